@@ -21,16 +21,25 @@ DM	?= ours
 TESTS	?=
 export TESTS
 
-# Every option of Kconfig, as modules. Stock Debian lacks some of these
-# (dust, ebs, clone, two path selectors); we build them all.
-# CONFIG_BLK_DEV_DM=m joins this list once dm-core/ links.
-DM_CONFIG := \
-	CONFIG_DM_UNSTRIPED=m
+# Every tristate option of Kconfig. The kernel's own config sets the stock
+# ones, so each is passed explicitly: =m if we build it, empty if not yet.
+# Stock Debian lacks some of these (dust, ebs, clone, two path selectors);
+# we build them all once they exist.
+DM_OPTIONS := BLK_DEV_DM DM_BUFIO DM_BIO_PRISON DM_PERSISTENT_DATA \
+	DM_UNSTRIPED DM_CRYPT DM_SNAPSHOT DM_THIN_PROVISIONING DM_CACHE \
+	DM_CACHE_SMQ DM_WRITECACHE DM_EBS DM_ERA DM_CLONE DM_MIRROR \
+	DM_LOG_USERSPACE DM_RAID DM_ZERO DM_MULTIPATH DM_MULTIPATH_QL \
+	DM_MULTIPATH_ST DM_MULTIPATH_HST DM_MULTIPATH_IOA DM_DELAY DM_DUST \
+	DM_FLAKEY DM_VERITY DM_SWITCH DM_LOG_WRITES DM_INTEGRITY DM_ZONED
+# What exists so far. BLK_DEV_DM joins once dm-core/ links.
+DM_BUILT := DM_UNSTRIPED
+# For DM=stock-core: dm-mod and the libraries with a kernel-header API
+# (bufio, dm-log, region hash) come from stock; the rest is ours.
+STOCK_CORE_EXCLUDE := BLK_DEV_DM DM_BUFIO DM_MIRROR
 
-# For DM=stock-core: only what replaces modules without a kernel-header API;
-# dm-mod and the public-header libraries come from stock.
-STOCK_CORE_CONFIG := $(filter-out CONFIG_BLK_DEV_DM=% CONFIG_DM_BUFIO=% \
-	CONFIG_DM_MIRROR=% CONFIG_DM_REGION_HASH=%,$(DM_CONFIG))
+dm_config = $(foreach o,$(DM_OPTIONS),CONFIG_$(o)=$(if $(filter $(o),$(1)),m))
+DM_CONFIG := $(call dm_config,$(DM_BUILT))
+STOCK_CORE_CONFIG := $(call dm_config,$(filter-out $(STOCK_CORE_EXCLUDE),$(DM_BUILT)))
 
 SRC_DIRS := dm-core targets persistent-data path-selectors include
 SC_TOP := $(CURDIR)/.build/stock-core
@@ -46,8 +55,10 @@ modules:
 # The same sources built a second time, linked against the stock core.
 stock-core-modules:
 	@mkdir -p $(SC_TOP)
-	@rsync -a --delete --include='*/' --include='*.[ch]' --include=Kbuild \
-		--exclude='*' $(addprefix $(CURDIR)/,$(SRC_DIRS) Kbuild) $(SC_TOP)/
+	@cd $(CURDIR) && find $(SRC_DIRS) Kbuild \( -name '*.[ch]' -o -name Kbuild \) \
+		-newer $(SC_TOP)/.stamp -exec cp --parents {} $(SC_TOP)/ \; 2>/dev/null || \
+		find $(SRC_DIRS) Kbuild \( -name '*.[ch]' -o -name Kbuild \) -exec cp --parents {} $(SC_TOP)/ \;
+	@touch $(SC_TOP)/.stamp
 	$(MAKE) -C $(KDIR) M=$(SC_TOP) $(STOCK_CORE_CONFIG) modules
 
 setup:
