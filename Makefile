@@ -71,7 +71,7 @@ check-stock:
 	$(MAKE) check DM=stock
 
 harness-selftest:
-	tools/testing/dm/selftest/run
+	tools/testing/harness-selftest/run
 
 demo: $(if $(filter stock,$(DM)),,modules)
 	tools/testing/vm/run --dm $(DM) -- tools/testing/demo/demo.sh

@@ -99,8 +99,15 @@ def pytest_runtest_logreport(report):
     elif report.failed:
         o["outcome"] = "failed"
         if not o["message"]:
-            o["message"] = f"{report.when}: " + str(report.longreprtext).strip().splitlines()[-1][:300] \
-                if report.longreprtext else report.when
+            o["message"] = f"{report.when}: {_short(report)}"
+
+
+def _short(report):
+    crash = getattr(report.longrepr, "reprcrash", None)
+    if crash is not None:
+        return f"{os.path.basename(crash.path)}:{crash.lineno}: {crash.message}"[:600]
+    text = str(report.longreprtext or "").strip()
+    return text.splitlines()[-1][:600] if text else "failed"
 
 
 def pytest_runtest_logfinish(nodeid, location):
