@@ -32,7 +32,7 @@ DM_OPTIONS := BLK_DEV_DM DM_BUFIO DM_BIO_PRISON DM_PERSISTENT_DATA \
 	DM_MULTIPATH_ST DM_MULTIPATH_HST DM_MULTIPATH_IOA DM_DELAY DM_DUST \
 	DM_FLAKEY DM_VERITY DM_SWITCH DM_LOG_WRITES DM_INTEGRITY DM_ZONED
 # What exists so far. BLK_DEV_DM joins once dm-core/ links.
-DM_BUILT := DM_UNSTRIPED
+DM_BUILT := DM_UNSTRIPED DM_ZERO DM_FLAKEY DM_DELAY
 # For DM=stock-core: dm-mod and the libraries with a kernel-header API
 # (bufio, dm-log, region hash) come from stock; the rest is ours.
 STOCK_CORE_EXCLUDE := BLK_DEV_DM DM_BUFIO DM_MIRROR
@@ -73,8 +73,8 @@ check-stock:
 harness-selftest:
 	tools/testing/harness-selftest/run
 
-demo: $(if $(filter stock,$(DM)),,modules)
-	tools/testing/vm/run --dm $(DM) -- tools/testing/demo/demo.sh
+demo:
+	DM=$(DM) tools/testing/demo/run
 
 bench: modules
 	tools/testing/bench/run
