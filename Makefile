@@ -87,8 +87,7 @@ install: modules
 	depmod -a $(KVER)
 
 checkpatch:
-	@$(KDIR)/scripts/checkpatch.pl --no-tree -q --terse \
-		$$(git ls-files '*.c' '*.h') || true
+	tools/testing/checkpatch
 
 clean:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) clean
