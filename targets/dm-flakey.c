@@ -154,7 +154,6 @@ static int parse_features(struct dm_arg_set *as, struct flakey *f,
 static int flakey_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 {
 	static const struct dm_arg up_arg = { 0, UINT_MAX, "Invalid up interval" };
-	static const struct dm_arg down_arg = { 0, UINT_MAX, "Invalid down interval" };
 	struct dm_arg_set as = { .argc = argc, .argv = argv };
 	unsigned long long start;
 	const char *path;
@@ -186,7 +185,8 @@ static int flakey_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	r = dm_read_arg(&up_arg, &as, &f->up_interval, &ti->error);
 	if (r)
 		goto bad;
-	r = dm_read_arg(&down_arg, &as, &f->down_interval, &ti->error);
+	/* Stock reports a bad down interval with the up-interval message. */
+	r = dm_read_arg(&up_arg, &as, &f->down_interval, &ti->error);
 	if (r)
 		goto bad;
 

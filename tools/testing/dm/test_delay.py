@@ -7,7 +7,8 @@ import pytest
 
 from dmharness import KernelLog
 from dmtest import (create, devno, dmsetup, fails, fill, pattern, read_at,
-                    remove, status, table, target_versions, write_at)
+                    remove, status, table, target_versions, udev_settle,
+                    wait_for, write_at)
 
 MB = 1 << 20
 
@@ -73,8 +74,9 @@ def test_reads_and_writes_delayed_separately(devs):
     _, dt = timed(write_at, dl, 0, new)
     assert dt < 0.5
     assert read_at(devs[1], 0, 65536) == new
-    # INFO counts bios held right now: none once everything completed
-    assert status("dl") == "0 8192 delay 0 0 0"
+    # INFO counts bios held right now: none once everything (udev too) is done
+    udev_settle()
+    wait_for(lambda: status("dl") == "0 8192 delay 0 0 0", what="no held bios")
     remove("dl", "--retry")
 
 
