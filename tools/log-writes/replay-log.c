@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <endian.h>
 #include <stdarg.h>
@@ -208,7 +209,7 @@ static int run_check(uint64_t idx)
 	r = system(opt.fsck);
 	if (r) {
 		fprintf(stderr, "replay-log: check failed after entry %" PRIu64 " (status %d)\n",
-			idx, r);
+			idx, WIFEXITED(r) ? WEXITSTATUS(r) : -1);
 		return 1;
 	}
 	if (opt.verbose)

@@ -173,3 +173,14 @@ def test_discard_passdown(loopdev):
     run("blkdiscard", "-o", 0, "-l", MB, fl)
     assert read_at(dev, 0, MB) == bytes(MB)
     remove("fl")
+
+
+def test_issue4_targets_listed_with_stock_versions():
+    """dmsetup targets shows every fault-injection/remapping target (and zero)."""
+    want = {"zero": (1, 1, 0), "delay": (1, 3, 0), "flakey": (1, 5, 0),
+            "log-writes": (1, 1, 0), "switch": (1, 1, 0), "unstriped": (1, 1, 0)}
+    for mod in ("dm-zero", "dm-delay", "dm-flakey", "dm-log-writes", "dm-switch",
+                "dm-unstriped"):
+        run("modprobe", mod)
+    got = target_versions()
+    assert {t: got.get(t) for t in want} == want
