@@ -333,10 +333,14 @@ static int flakey_end_io(struct dm_target *ti, struct bio *bio,
 	if (op_is_zone_mgmt(bio_op(bio)))
 		return DM_ENDIO_DONE;
 
+	/*
+	 * Reads that got this far while down succeed; with corrupt_bio_byte
+	 * they may be corrupted. Stock 6.1 does not fail them.
+	 */
 	if (!*error && fb->while_down && bio_data_dir(bio) == READ) {
 		if (corrupt_wanted(f, bio, READ))
 			corrupt_data(f, bio, fb->iter);
-		else if (!f->drop_writes && !f->error_writes)
+		else if (!only_writes_misbehave(f))
 			*error = BLK_STS_IOERR;
 	}
 	return DM_ENDIO_DONE;

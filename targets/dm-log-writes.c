@@ -550,7 +550,8 @@ static int lw_message(struct dm_target *ti, unsigned int argc, char **argv,
 {
 	struct log_writes *lw = ti->private;
 
-	if (argc < 1) {
+	/* Stock checks the word count before the message name. */
+	if (argc != 2) {
 		DMWARN("Invalid log-writes message arguments, expect 2 arguments, got %d",
 		       argc);
 		return -EINVAL;
@@ -558,11 +559,6 @@ static int lw_message(struct dm_target *ti, unsigned int argc, char **argv,
 	if (strcasecmp(argv[0], "mark")) {
 		DMWARN("Unrecognised log writes target message received: %s",
 		       argv[0]);
-		return -EINVAL;
-	}
-	if (argc != 2) {
-		DMWARN("Invalid log-writes message arguments, expect 2 arguments, got %d",
-		       argc);
 		return -EINVAL;
 	}
 	return lw_mark(lw, argv[1]);

@@ -52,7 +52,8 @@ static int unstripe_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 		ti->error = "Invalid stripe number";
 		goto bad;
 	}
-	if (u->index >= u->stripes) {
+	/* Stock accepts index == #stripes (off by one); so must we. */
+	if (u->index > u->stripes) {
 		ti->error = "Please provide stripe between [0, # of stripes]";
 		goto bad;
 	}

@@ -104,9 +104,11 @@ def test_message_errors(devs):
     fails("dmsetup", "message", "lw", "0", "mark")
     fails("dmsetup", "message", "lw", "0", "mark", "a", "b")
     fails("dmsetup", "message", "lw", "0", "bogus")
+    fails("dmsetup", "message", "lw", "0", "bogus", "x")
     lines = klog.read()
     klog.close()
-    assert any("expect 2 arguments, got 1" in line for line in lines), lines
+    # the word count is checked before the name: "bogus" alone is "got 1"
+    assert sum("expect 2 arguments, got 1" in line for line in lines) == 2, lines
     assert any("expect 2 arguments, got 3" in line for line in lines), lines
     assert any("Unrecognised log writes target message received: bogus" in line
                for line in lines), lines

@@ -59,7 +59,8 @@ def test_table_status_version(members):
     ("x 128 0 {0} 0", "Invalid stripe count"),
     ("2 x 0 {0} 0", "Invalid chunk_size"),
     ("2 128 x {0} 0", "Invalid stripe number"),
-    ("2 128 2 {0} 0", "Please provide stripe between [0, # of stripes]"),
+    # stock lets index == #stripes through; one more is refused
+    ("2 128 3 {0} 0", "Please provide stripe between [0, # of stripes]"),
     ("2 128 0 {0} x", "Invalid striped device offset"),
     ("2 100 0 {0} 0", "Target length not divisible by chunk size"),
     ("2 128 0 /dev/nonexistent 0", "Couldn't get striped device"),
@@ -71,3 +72,10 @@ def test_ctr_errors(members, args, err):
     lines = klog.read()
     klog.close()
     assert any(f"unstriped: {err}" in line for line in lines), lines
+
+
+def test_index_equal_to_stripes_is_accepted(members):
+    """Stock's range check is off by one: index == #stripes loads."""
+    create("un", f"0 {PER} unstriped 2 {CHUNK} 2 {members[0]} 0")
+    assert table("un") == f"0 {PER} unstriped 2 {CHUNK} 2 {devno(members[0])} 0"
+    remove("un")
