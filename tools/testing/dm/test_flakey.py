@@ -98,6 +98,22 @@ def test_up_passes_data_with_offset(dev):
     remove("fl")
 
 
+def test_up_down_cycle(dev):
+    """up 2 s / down 2 s: over 7 s I/O fails for a while, then works again."""
+    import time
+    fill(dev, "under", 0, 4096)
+    fl = mk(dev, "0 2 2")
+    seen = []
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 7:
+        seen.append(io_errno(fl, 0, 4096))
+        time.sleep(0.1)
+    assert 5 in seen
+    first_err = seen.index(5)
+    assert 0 in seen[first_err:]
+    remove("fl", "--retry")
+
+
 def test_down_fails_all_io(dev):
     fill(dev, "under")
     fl = mk(dev, "0 0 3600")
