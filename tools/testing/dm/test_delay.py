@@ -123,3 +123,15 @@ def test_suspend_releases_held_io(devs):
     _, dt = timed(write_at, dl, 0, new)
     assert dt > 0.25
     remove("dl", "--retry")
+
+
+def test_discard_passes_to_write_class(loopdev):
+    """Discards are writes: they take the write class and reach its device."""
+    a, b = loopdev(8), loopdev(8)
+    fill(a, "a", 0, MB)
+    fill(b, "b", 0, MB)
+    dl = create("dl", f"0 8192 delay {a} 0 0 {b} 0 10")
+    subprocess.run(["blkdiscard", "-o", "0", "-l", str(MB), dl], check=True)
+    assert read_at(b, 0, MB) == bytes(MB)
+    assert read_at(a, 0, MB) == pattern("a", MB)
+    remove("dl", "--retry")

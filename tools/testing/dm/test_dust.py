@@ -150,3 +150,15 @@ def test_ctr_errors(dev, args, err):
     lines = klog.read()
     klog.close()
     assert any(f"dust: {err}" in line for line in lines), lines
+
+
+def test_discard_and_flush_pass(loopdev):
+    d = loopdev(8)
+    fill(d, "x", 0, 1 << 20)
+    ds = create("ds", f"0 {SECTORS} dust {d} 0 4096")
+    from dmtest import run
+    run("blkdiscard", "-o", 0, "-l", 1 << 20, ds)
+    assert read_at(d, 0, 1 << 20) == bytes(1 << 20)
+    write_at(ds, 0, pattern("y", 4096))      # write_at fsyncs: a flush
+    assert read_at(d, 0, 4096) == pattern("y", 4096)
+    remove("ds")

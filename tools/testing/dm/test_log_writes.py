@@ -260,3 +260,16 @@ def test_replay_check_at_each_fua(devs, replay_tool):
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stderr.count("check passed") >= 2
     assert digest(target, 0, SECTORS * 512) == digest(data, 0, SECTORS * 512)
+
+
+def test_discard_reaches_capable_data_device(loopdev):
+    data, log = loopdev(16), loopdev(16)
+    write_at(data, 0, pattern("d", 1 << 20))
+    dev = create("lw", f"0 {SECTORS} log-writes {data} {log}")
+    run("blkdiscard", "-o", 0, "-l", 1 << 20, dev)
+    flush(dev)
+    entries_settle("lw", 2)
+    assert read_at(data, 0, 1 << 20) == bytes(1 << 20)
+    remove("lw")
+    _, _, ents = parse_log(log)
+    assert ents[0] == (0, 2048, DISCARD, None)

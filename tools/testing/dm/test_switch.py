@@ -136,3 +136,16 @@ def test_ctr_errors(paths, args, err):
     lines = klog.read()
     klog.close()
     assert any(f"switch: {err}" in line for line in lines), lines
+
+
+def test_discard_follows_regions(loopdev):
+    a, b = loopdev(4), loopdev(4)
+    for d in (a, b):
+        fill(d, "x", 0, SIZE * 512)
+    create("sw", f"0 {SIZE} switch 2 {REGION} 0 {a} 0 {b} 0")
+    msg("set_region_mappings", "0:1", "1:1")
+    from dmtest import run
+    run("blkdiscard", "-o", 0, "-l", 2 * RB, "/dev/mapper/sw")
+    assert read_at(b, 0, 2 * RB) == bytes(2 * RB)
+    assert read_at(a, 0, 2 * RB) == pattern("x", SIZE * 512)[:2 * RB]
+    remove("sw")
