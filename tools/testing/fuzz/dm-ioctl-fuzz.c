@@ -140,18 +140,65 @@ static void hdr_init(struct dm_ioctl *h, size_t size, const char *name)
 		snprintf(h->name, sizeof(h->name), "%s", name);
 }
 
+/* The last calls, to show what led to a leak. */
+#define HISTORY		64
+#define HISTORY_LEN	400
+static char history[HISTORY][HISTORY_LEN];
+static unsigned long history_pos;
+
+static void describe(unsigned long cmd, struct dm_ioctl *h, char *buf, size_t len)
+{
+	int n, i;
+	uint32_t off;
+
+	n = snprintf(buf, len, "nr %lu ver %u.%u size %u start %u flags %#x tc %u dev %#llx name '%.40s' uuid '%.20s'",
+		     (unsigned long)_IOC_NR(cmd), h->version[0], h->version[1],
+		     h->data_size, h->data_start, h->flags, h->target_count,
+		     (unsigned long long)h->dev, h->name, h->uuid);
+	if (_IOC_NR(cmd) != DM_TABLE_LOAD_CMD)
+		return;
+	off = h->data_start;
+	for (i = 0; i < 4 && n < (int)len - 80; i++) {
+		struct dm_target_spec *sp = (void *)((char *)h + off);
+
+		if (off < HDR_MIN || off + sizeof(*sp) + 40 > ARENA ||
+		    (unsigned char *)sp + sizeof(*sp) + 40 > arena_end)
+			break;
+		n += snprintf(buf + n, len - n, " | %llu+%llu %.16s '%.40s' next %u",
+			      (unsigned long long)sp->sector_start,
+			      (unsigned long long)sp->length, sp->target_type,
+			      (char *)(sp + 1), sp->next);
+		if (!sp->next)
+			break;
+		off += sp->next;
+	}
+}
+
 static int xioctl(unsigned long cmd, struct dm_ioctl *h)
 {
+	char *slot = history[history_pos++ % HISTORY];
 	int r;
 
+	describe(cmd, h, slot, HISTORY_LEN);
 	nr_calls++;
 	r = ioctl(ctl, cmd, h);
-	if (r == 0) {
+	r = r ? errno : 0;
+	snprintf(slot + strlen(slot), HISTORY_LEN - strlen(slot), " -> %s",
+		 r ? strerror(r) : "ok");
+	if (r == 0)
 		nr_ok++;
-		return 0;
-	}
-	nr_err++;
-	return errno;
+	else
+		nr_err++;
+	return r;
+}
+
+static void dump_history(void)
+{
+	unsigned long i;
+
+	fprintf(stderr, "last calls, oldest first:\n");
+	for (i = history_pos > HISTORY ? history_pos - HISTORY : 0; i < history_pos; i++)
+		fprintf(stderr, "  %s\n", history[i % HISTORY]);
 }
 
 static unsigned long cmd_of(unsigned int nr)
@@ -932,6 +979,42 @@ static long module_refs(void)
 	return refs < 0 ? -1 : refs - holders;
 }
 
+static long refs_base = -1;
+
+/*
+ * udev may still have a just-removed device open for a moment, which holds
+ * dm-mod too: give the count a few seconds to come back to WANT.
+ */
+static long settled_refs(long want)
+{
+	long refs = module_refs();
+	int i;
+
+	for (i = 0; i < 100 && refs != want; i++) {
+		usleep(50000);
+		refs = module_refs();
+	}
+	return refs;
+}
+
+/* With none of our devices left, dm-mod must be back at its base count. */
+static void check_refs_after_cleanup(void)
+{
+	static char names[4][DM_NAME_LEN];
+	long refs;
+
+	remove_ours(0);
+	if (ours(names, 4))
+		return;
+	refs = settled_refs(refs_base);
+	if (refs_base >= 0 && refs != refs_base) {
+		fail("leak: dm_mod references %ld, %ld expected with no devices",
+		     refs, refs_base);
+		dump_history();
+		refs_base = refs;	/* report each leak once */
+	}
+}
+
 static int holders_of(struct blockdev *b)
 {
 	char path[256];
@@ -1038,6 +1121,7 @@ int main(int argc, char **argv)
 	if (nr_initial < 0)
 		return 2;
 	refs0 = module_refs();
+	refs_base = refs0;
 
 	end = now() + seconds;
 	while (now() < end) {
@@ -1067,7 +1151,7 @@ int main(int argc, char **argv)
 				malformed(chance(70) ? live : NULL);
 			repair();
 			if (chance(10))
-				remove_ours(0);
+				check_refs_after_cleanup();
 		} else {
 			unknown_command();
 		}
@@ -1094,7 +1178,7 @@ int main(int argc, char **argv)
 		if (h)
 			fail("leak: %s still has %d holders", bdevs[i].path, h);
 	}
-	refs1 = module_refs();	/* our open control device holds one */
+	refs1 = settled_refs(refs0);	/* our open control device holds one */
 	close(ctl);
 	if (refs0 >= 0 && refs1 != refs0)
 		fail("leak: dm_mod references %ld before, %ld after", refs0, refs1);
