@@ -94,7 +94,7 @@ static int check_name(const char *name)
 	}
 	if (!strcmp(name, DM_CONTROL_NODE) || !strcmp(name, ".") ||
 	    !strcmp(name, "..")) {
-		DMERR("device name cannot be \"%s\"", name);
+		DMERR("device name cannot be \"%pE\"", name);
 		return -EINVAL;
 	}
 	return 0;
@@ -620,7 +620,7 @@ static int dev_remove(struct file *filp, struct dm_ioctl *param,
 		dm_put(md);
 		if (r == -EBUSY && (param->flags & DM_DEFERRED_REMOVE))
 			return 0;	/* marked; removed on last close */
-		DMDEBUG_LIMIT("unable to remove open device %s", param->name);
+		DMDEBUG_LIMIT("unable to remove open device %pE", param->name);
 		return r;
 	}
 
@@ -667,7 +667,8 @@ static int dev_rename(struct file *filp, struct dm_ioctl *param,
 
 	down_write(&hash_lock);
 	if (change_uuid ? get_uuid_cell(copy) != NULL : get_name_cell(copy) != NULL) {
-		DMERR("Unable to change %s on mapped device %s to one that already exists: %s",
+		/* Both strings come from userspace: escape them. */
+		DMERR("Unable to change %s on mapped device %pE to one that already exists: %pE",
 		      change_uuid ? "uuid" : "name", param->name, copy);
 		up_write(&hash_lock);
 		kfree(copy);
@@ -680,7 +681,7 @@ static int dev_rename(struct file *filp, struct dm_ioctl *param,
 		return -ENXIO;
 	}
 	if (change_uuid && hc->uuid) {
-		DMERR("Unable to change uuid of mapped device %s to %s because uuid is already set to %s",
+		DMERR("Unable to change uuid of mapped device %pE to %pE because uuid is already set to %pE",
 		      param->name, copy, hc->uuid);
 		up_write(&hash_lock);
 		kfree(copy);
@@ -1289,7 +1290,7 @@ static int message_for_md(struct mapped_device *md, unsigned int argc,
 		}
 		return dm_cancel_deferred_remove(md);
 	}
-	DMERR("Unsupported message sent to DM core: %s", argv[0]);
+	DMERR("Unsupported message sent to DM core: %pE", argv[0]);
 	return -EINVAL;
 }
 

@@ -90,7 +90,7 @@ unsigned int dm_get_reserved_bio_based_ios(void)
 
 	if (!v)
 		return DM_RESERVED_DEF_IOS;
-	return min(v, (unsigned int)DM_RESERVED_MAX_IOS);
+	return min_t(unsigned int, v, DM_RESERVED_MAX_IOS);
 }
 EXPORT_SYMBOL_GPL(dm_get_reserved_bio_based_ios);
 
@@ -458,6 +458,7 @@ static void dm_wq_work(struct work_struct *work)
 static void dm_queue_flush(struct mapped_device *md)
 {
 	clear_bit(DMF_BLOCK_IO, &md->flags);
+	/* The worker must see the flag clear before it runs. */
 	smp_mb__after_atomic();
 	queue_work(md->wq, &md->work);
 }
@@ -1151,7 +1152,7 @@ static void __dm_destroy(struct mapped_device *md, bool wait)
 	/* The caller's own reference is the last one left. */
 	if (wait) {
 		while (atomic_read(&md->holders) > 1)
-			msleep(1);
+			usleep_range(1000, 2000);
 	} else if (atomic_read(&md->holders) > 1) {
 		DMWARN("%s: Forcibly removing mapped_device still in use! (%d users)",
 		       md->name, atomic_read(&md->holders) - 1);
@@ -1497,6 +1498,7 @@ static void __dm_internal_resume(struct mapped_device *md)
 	}
 done:
 	clear_bit(DMF_SUSPENDED_INTERNALLY, &md->flags);
+	/* Order the clear before waking wait_on_bit() sleepers. */
 	smp_mb__after_atomic();
 	wake_up_bit(&md->flags, DMF_SUSPENDED_INTERNALLY);
 }
