@@ -123,7 +123,7 @@ struct mapped_device {
 	struct bio_set split_bs;
 
 	struct dm_sysfs_holder kobj_holder;
-	char name[16];			/* "dm-N", for messages */
+	char name[16];			/* "major:minor", for messages */
 };
 
 /* Per original bio (or split piece) being mapped. */

@@ -19,7 +19,6 @@ static int linear_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 {
 	struct linear_c *lc;
 	unsigned long long start;
-	char dummy;
 	int r;
 
 	if (argc != 2) {
@@ -34,8 +33,7 @@ static int linear_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	}
 
 	r = -EINVAL;
-	if (sscanf(argv[1], "%llu%c", &start, &dummy) != 1 ||
-	    start != (sector_t)start) {
+	if (kstrtoull(argv[1], 10, &start) || start != (sector_t)start) {
 		ti->error = "Invalid device sector";
 		goto bad;
 	}

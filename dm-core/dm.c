@@ -1013,7 +1013,8 @@ int dm_create(int minor, struct mapped_device **result)
 	}
 	md->minor = r;
 	md->numa_node_id = dm_numa_node;
-	snprintf(md->name, sizeof(md->name), "dm-%d", md->minor);
+	/* Messages name devices by major:minor, as stock does. */
+	snprintf(md->name, sizeof(md->name), "%d:%d", dm_major, md->minor);
 
 	r = init_srcu_struct(&md->io_barrier);
 	if (r) {
@@ -1062,7 +1063,7 @@ int dm_create(int minor, struct mapped_device **result)
 	md->disk->flags |= GENHD_FL_NO_PART;
 	md->disk->fops = &dm_blk_dops;
 	md->disk->private_data = md;
-	strscpy(md->disk->disk_name, md->name, DISK_NAME_LEN);
+	snprintf(md->disk->disk_name, DISK_NAME_LEN, "dm-%d", md->minor);
 	set_capacity(md->disk, 0);
 	blk_queue_flag_set(QUEUE_FLAG_IO_STAT, md->queue);
 
