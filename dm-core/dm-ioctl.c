@@ -94,7 +94,7 @@ static int check_name(const char *name)
 	}
 	if (!strcmp(name, DM_CONTROL_NODE) || !strcmp(name, ".") ||
 	    !strcmp(name, "..")) {
-		DMERR("device name cannot be \"%pE\"", name);
+		DMERR("device name cannot be \"%*pE\"", (int)strlen(name), name);
 		return -EINVAL;
 	}
 	return 0;
@@ -620,7 +620,8 @@ static int dev_remove(struct file *filp, struct dm_ioctl *param,
 		dm_put(md);
 		if (r == -EBUSY && (param->flags & DM_DEFERRED_REMOVE))
 			return 0;	/* marked; removed on last close */
-		DMDEBUG_LIMIT("unable to remove open device %pE", param->name);
+		DMDEBUG_LIMIT("unable to remove open device %*pE",
+			      (int)strlen(param->name), param->name);
 		return r;
 	}
 
@@ -668,8 +669,9 @@ static int dev_rename(struct file *filp, struct dm_ioctl *param,
 	down_write(&hash_lock);
 	if (change_uuid ? get_uuid_cell(copy) != NULL : get_name_cell(copy) != NULL) {
 		/* Both strings come from userspace: escape them. */
-		DMERR("Unable to change %s on mapped device %pE to one that already exists: %pE",
-		      change_uuid ? "uuid" : "name", param->name, copy);
+		DMERR("Unable to change %s on mapped device %*pE to one that already exists: %*pE",
+		      change_uuid ? "uuid" : "name", (int)strlen(param->name),
+		      param->name, (int)strlen(copy), copy);
 		up_write(&hash_lock);
 		kfree(copy);
 		return -EBUSY;
@@ -681,8 +683,9 @@ static int dev_rename(struct file *filp, struct dm_ioctl *param,
 		return -ENXIO;
 	}
 	if (change_uuid && hc->uuid) {
-		DMERR("Unable to change uuid of mapped device %pE to %pE because uuid is already set to %pE",
-		      param->name, copy, hc->uuid);
+		DMERR("Unable to change uuid of mapped device %*pE to %*pE because uuid is already set to %*pE",
+		      (int)strlen(param->name), param->name, (int)strlen(copy),
+		      copy, (int)strlen(hc->uuid), hc->uuid);
 		up_write(&hash_lock);
 		kfree(copy);
 		return -EINVAL;
@@ -1290,7 +1293,8 @@ static int message_for_md(struct mapped_device *md, unsigned int argc,
 		}
 		return dm_cancel_deferred_remove(md);
 	}
-	DMERR("Unsupported message sent to DM core: %pE", argv[0]);
+	DMERR("Unsupported message sent to DM core: %*pE",
+	      (int)strlen(argv[0]), argv[0]);
 	return -EINVAL;
 }
 

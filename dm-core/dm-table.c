@@ -335,7 +335,7 @@ int dm_table_add_target(struct dm_table *t, const char *type,
 
 	ti->type = dm_get_target_type(type);
 	if (!ti->type) {
-		DMERR("%s: %pE: unknown target type", dm_device_name(t->md),
+		DMERR("%s: %s: unknown target type", dm_device_name(t->md),
 		      type);
 		return -EINVAL;
 	}
@@ -390,7 +390,7 @@ int dm_table_add_target(struct dm_table *t, const char *type,
 	return 0;
 
 bad:
-	DMERR("%s: %pE: %s (%pe)", dm_device_name(t->md), type, ti->error,
+	DMERR("%s: %s: %s (%pe)", dm_device_name(t->md), type, ti->error,
 	      ERR_PTR(r));
 	dm_put_target_type(ti->type);
 	ti->type = NULL;
