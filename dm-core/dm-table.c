@@ -703,25 +703,45 @@ static int device_area_is_invalid(struct dm_target *ti, struct dm_dev *dev,
 	return 0;
 }
 
+/*
+ * Every piece of an aligned bio that crosses a target boundary must itself
+ * be acceptable to the target receiving it: walk the targets keeping the
+ * offset into the current device logical block.
+ */
 static int validate_hardware_logical_block_alignment(struct dm_table *t,
 						     struct queue_limits *limits)
 {
-	unsigned short lbs = limits->logical_block_size >> SECTOR_SHIFT;
+	unsigned short dev_lbs = limits->logical_block_size >> SECTOR_SHIFT;
+	unsigned short next_start = 0;
+	unsigned int remaining = 0;
+	struct queue_limits ti_limits;
+	struct dm_target *ti = NULL;
 	unsigned int i;
 
-	if (lbs <= 1)
-		return 0;
 	for (i = 0; i < t->num_targets; i++) {
-		struct dm_target *ti = &t->targets[i];
+		unsigned short ti_lbs;
 
-		if ((ti->begin | ti->len) & (lbs - 1)) {
-			DMERR("%s: table line %u (start sect %llu len %llu) not aligned to h/w logical block size %u",
-			      dm_device_name(t->md), i,
-			      (unsigned long long)ti->begin,
-			      (unsigned long long)ti->len,
-			      limits->logical_block_size);
-			return -EINVAL;
-		}
+		ti = &t->targets[i];
+		blk_set_stacking_limits(&ti_limits);
+		if (ti->type->iterate_devices)
+			ti->type->iterate_devices(ti, stack_device_limits,
+						  &ti_limits);
+		ti_lbs = ti_limits.logical_block_size >> SECTOR_SHIFT;
+
+		if (remaining < ti->len && (remaining & (ti_lbs - 1)))
+			break;
+		next_start = (unsigned short)((next_start + ti->len) &
+					      (dev_lbs - 1));
+		remaining = next_start ? dev_lbs - next_start : 0;
+	}
+
+	if (remaining) {
+		DMERR("%s: table line %u (start sect %llu len %llu) not aligned to h/w logical block size %u",
+		      dm_device_name(t->md), i,
+		      (unsigned long long)ti->begin,
+		      (unsigned long long)ti->len,
+		      limits->logical_block_size);
+		return -EINVAL;
 	}
 	return 0;
 }
