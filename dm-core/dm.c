@@ -16,9 +16,7 @@
 #include <linux/sched/signal.h>
 #include <linux/miscdevice.h>
 
-#ifdef DM_HAVE_IOLIBS
 #include "dm-libs.h"
-#endif
 
 #define DM_MSG_PREFIX "core"
 
@@ -1649,26 +1647,22 @@ static int __init dm_init(void)
 	r = dm_stripe_init();
 	if (r)
 		goto out_linear;
-#ifdef DM_HAVE_IOLIBS
 	r = dm_io_init();
 	if (r)
 		goto out_stripe;
 	r = dm_kcopyd_init();
 	if (r)
 		goto out_io;
-#endif
 	r = dm_interface_init();
 	if (r)
 		goto out_kcopyd;
 	return 0;
 
 out_kcopyd:
-#ifdef DM_HAVE_IOLIBS
 	dm_kcopyd_exit();
 out_io:
 	dm_io_exit();
 out_stripe:
-#endif
 	dm_stripe_exit();
 out_linear:
 	dm_linear_exit();
@@ -1682,10 +1676,8 @@ out_core:
 static void __exit dm_exit(void)
 {
 	dm_interface_exit();
-#ifdef DM_HAVE_IOLIBS
 	dm_kcopyd_exit();
 	dm_io_exit();
-#endif
 	dm_stripe_exit();
 	dm_linear_exit();
 	dm_target_exit();
