@@ -2,7 +2,7 @@
 """error target (in dm-mod, 1.5.0): every I/O fails, any arguments accepted."""
 import errno
 
-from dmtest import (create, dmsetup, fill, io_errno, pattern, read_at, remove, status,
+from dmtest import (create, dmsetup, fill, io_errno, read_at, remove, status,
                     table, target_versions)
 
 

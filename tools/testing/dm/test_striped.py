@@ -1,13 +1,14 @@
 # SPDX-License-Identifier: GPL-2.0-only
 """striped target (in dm-mod, 1.6.0): chunk layout, table/status, ctr errors."""
 import errno
+import os
 import re
 
 import pytest
 
 from corehelp import create_fails, events
 from dmtest import (create, devno, dmsetup, pattern, read_at, remove, status, table,
-                    target_versions, wait_for, write_at)
+                    target_versions, write_at)
 
 SECTOR = 512
 
@@ -64,7 +65,6 @@ def test_striped_table_and_status_lines(brd):
 def test_striped_io_hints(brd):
     r0, r1 = brd(2, 16)
     dev = create("st", "0 4096 striped 2 16 %s 0 %s 0" % (r0, r1))
-    import os
     kname = os.path.basename(os.path.realpath(dev))
     with open("/sys/block/%s/queue/minimum_io_size" % kname) as f:
         assert int(f.read()) == 16 * SECTOR

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: GPL-2.0-only
 """zero target (dm-zero, 1.1.0): reads zeros, swallows writes, takes no args."""
-import errno
+import os
 import re
 
 from corehelp import create_fails
@@ -59,5 +59,4 @@ def test_zero_size_follows_table():
 
 
 def _kname(dev):
-    import os
     return os.path.basename(os.path.realpath(dev))
