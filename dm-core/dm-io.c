@@ -77,7 +77,7 @@ struct dm_io_client *dm_io_client_create(void)
 		goto bad_free;
 
 	r = bioset_init(&client->bios, DM_IO_MIN_IOS,
-			offsetof(struct io_bio, bio), 0);
+			offsetof(struct io_bio, bio), BIOSET_NEED_BVECS);
 	if (r)
 		goto bad_pool;
 
