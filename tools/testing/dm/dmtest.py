@@ -82,25 +82,26 @@ def status(name, *opts):
 
 def info(name):
     """dmsetup info -c as a dict of fields."""
-    out = dmsetup("info", "-c", "--noheadings", "--separator", "|",
-                  "-o", "name,uuid,major,minor,attr,open,segments,events,"
-                  "readahead,blkdevname,suspended,readonly,devnos_used,"
-                  "live_table,inactive_table,devno", name)
     keys = ["name", "uuid", "major", "minor", "attr", "open", "segments",
             "events", "readahead", "blkdevname", "suspended", "readonly",
-            "devnos_used", "live_table", "inactive_table", "devno"]
+            "devnos_used", "tables_loaded", "devno"]
+    out = dmsetup("info", "-c", "--noheadings", "--separator", "|",
+                  "-o", ",".join(keys), name)
     return dict(zip(keys, out.rstrip("\n").split("|")))
 
 
 def dm_names():
-    """Names of every dm device in the kernel (through sysfs, not libdm)."""
-    names = []
-    for d in sorted(os.listdir("/sys/block")):
-        p = f"/sys/block/{d}/dm/name"
-        if d.startswith("dm-") and os.path.exists(p):
-            with open(p) as f:
-                names.append(f.read().strip())
-    return names
+    """Names of every dm device in the kernel, with or without a table.
+
+    Asks the control device (devices without a table have no disk in sysfs),
+    but only if dm-mod is loaded: looking must not load it.
+    """
+    if not os.path.isdir("/sys/module/dm_mod"):
+        return []
+    out = run("dmsetup", "ls", check=False)
+    if "No devices found" in out:
+        return []
+    return sorted(line.split("\t")[0] for line in out.splitlines() if "\t" in line)
 
 
 def devno(path):
