@@ -98,7 +98,7 @@ def dm_names():
     """
     if not os.path.isdir("/sys/module/dm_mod"):
         return []
-    out = run("dmsetup", "ls", check=False)
+    out = run("dmsetup", "ls", "--manglename", "none", check=False)
     if "No devices found" in out:
         return []
     return sorted(line.split("\t")[0] for line in out.splitlines() if "\t" in line)
