@@ -239,7 +239,7 @@ static bool flakey_is_down(struct flakey *f)
 static bool corrupt_wanted(struct flakey *f, struct bio *bio, int dir)
 {
 	return f->corrupt_byte && f->corrupt_dir == dir &&
-	       (bio->bi_opf & f->corrupt_flags) == f->corrupt_flags;
+	       ((__force unsigned int)bio->bi_opf & f->corrupt_flags) == f->corrupt_flags;
 }
 
 /* Overwrite byte corrupt_byte of the data range ITER of BIO. */
