@@ -243,13 +243,27 @@ int main(int argc, char **argv)
 
 	while ((c = getopt_long(argc, argv, "v", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'l': opt.log = optarg; break;
-		case 'r': opt.dev = optarg; break;
-		case 'L': opt.list = 1; break;
-		case 's': opt.start_mark = optarg; break;
-		case 'S': opt.start_entry = atoll(optarg); break;
-		case 'e': opt.end_mark = optarg; break;
-		case 'n': opt.limit = atoll(optarg); break;
+		case 'l':
+			opt.log = optarg;
+			break;
+		case 'r':
+			opt.dev = optarg;
+			break;
+		case 'L':
+			opt.list = 1;
+			break;
+		case 's':
+			opt.start_mark = optarg;
+			break;
+		case 'S':
+			opt.start_entry = atoll(optarg);
+			break;
+		case 'e':
+			opt.end_mark = optarg;
+			break;
+		case 'n':
+			opt.limit = atoll(optarg);
+			break;
 		case 'c':
 			if (!strcmp(optarg, "fua"))
 				opt.check_flags = LW_FUA;
@@ -258,11 +272,20 @@ int main(int argc, char **argv)
 			else
 				usage();
 			break;
-		case 'f': opt.fsck = optarg; break;
-		case 'z': opt.zero_discards = 1; break;
-		case 'N': count_only = 1; break;
-		case 'v': opt.verbose = 1; break;
-		default: usage();
+		case 'f':
+			opt.fsck = optarg;
+			break;
+		case 'z':
+			opt.zero_discards = 1;
+			break;
+		case 'N':
+			count_only = 1;
+			break;
+		case 'v':
+			opt.verbose = 1;
+			break;
+		default:
+			usage();
 		}
 	}
 	if (!opt.log || (!opt.list && !opt.dev && !count_only) ||
