@@ -957,28 +957,37 @@ static void retrieve_status(struct dm_table *table, struct dm_ioctl *param,
 	param->target_count = num_targets;
 }
 
+typedef void (*table_reader_fn)(struct dm_table *table, struct dm_ioctl *param,
+				size_t param_size);
+
+/* Fill the device status, then READ the live (or queried inactive) table. */
+static void read_table(struct mapped_device *md, struct dm_ioctl *param,
+		       size_t param_size, table_reader_fn read)
+{
+	struct dm_table *table;
+	int srcu_idx;
+
+	dev_status_fill(md, param);
+	table = get_live_or_inactive(md, param, &srcu_idx);
+	if (table)
+		read(table, param, param_size);
+	dm_put_live_table(md, srcu_idx);
+}
+
 static int dev_wait(struct file *filp, struct dm_ioctl *param,
 		    size_t param_size)
 {
 	struct mapped_device *md;
-	struct dm_table *table;
-	int srcu_idx, r = 0;
+	int r = 0;
 
 	md = find_device(param);
 	if (!md)
 		return -ENXIO;
 
-	if (dm_wait_event(md, param->event_nr)) {
+	if (dm_wait_event(md, param->event_nr))
 		r = -ERESTARTSYS;
-		goto out;
-	}
-
-	dev_status_fill(md, param);
-	table = get_live_or_inactive(md, param, &srcu_idx);
-	if (table)
-		retrieve_status(table, param, param_size);
-	dm_put_live_table(md, srcu_idx);
-out:
+	else
+		read_table(md, param, param_size, retrieve_status);
 	dm_put(md);
 	return r;
 }
@@ -1248,17 +1257,11 @@ static int table_deps(struct file *filp, struct dm_ioctl *param,
 		      size_t param_size)
 {
 	struct mapped_device *md;
-	struct dm_table *table;
-	int srcu_idx;
 
 	md = find_device(param);
 	if (!md)
 		return -ENXIO;
-	dev_status_fill(md, param);
-	table = get_live_or_inactive(md, param, &srcu_idx);
-	if (table)
-		retrieve_deps(table, param, param_size);
-	dm_put_live_table(md, srcu_idx);
+	read_table(md, param, param_size, retrieve_deps);
 	dm_put(md);
 	return 0;
 }
@@ -1267,17 +1270,11 @@ static int table_status(struct file *filp, struct dm_ioctl *param,
 			size_t param_size)
 {
 	struct mapped_device *md;
-	struct dm_table *table;
-	int srcu_idx;
 
 	md = find_device(param);
 	if (!md)
 		return -ENXIO;
-	dev_status_fill(md, param);
-	table = get_live_or_inactive(md, param, &srcu_idx);
-	if (table)
-		retrieve_status(table, param, param_size);
-	dm_put_live_table(md, srcu_idx);
+	read_table(md, param, param_size, retrieve_status);
 	dm_put(md);
 	return 0;
 }
