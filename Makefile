@@ -92,3 +92,26 @@ checkpatch:
 clean:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) clean
 	rm -rf .build
+
+# Debug kernel lane (tools/testing/debug-kernel): the suite on a KASAN,
+# lockdep, kmemleak and fault-injection build of the same 6.1 kernel, then a
+# kmemleak scan. Not part of CI: see README.md, "Debug kernel lane".
+#   make check-debug                 the suite (DM=ours), TESTS= as for check
+#   make check-debug FAULT=io|slab   with fail_make_request / failslab armed
+DEBUG_TOP := $(CURDIR)/.build/debug
+FAULT ?=
+
+.PHONY: debug-kernel debug-modules check-debug
+
+debug-kernel:
+	tools/testing/debug-kernel/build >/dev/null
+
+# The same sources built a third time, against the debug kernel's tree.
+debug-modules: debug-kernel
+	@mkdir -p $(DEBUG_TOP)
+	@cd $(CURDIR) && find $(SRC_DIRS) Kbuild \( -name '*.[ch]' -o -name Kbuild \) \
+		-exec cp -p --parents {} $(DEBUG_TOP)/ \;
+	$(MAKE) -C $$(tools/testing/debug-kernel/build --obj) M=$(DEBUG_TOP) $(DM_CONFIG) modules
+
+check-debug: $(if $(filter stock,$(DM)),debug-kernel,debug-modules)
+	DM=$(DM) tools/testing/debug-kernel/check $(if $(FAULT),--fault $(FAULT))
