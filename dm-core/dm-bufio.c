@@ -416,11 +416,12 @@ static struct dm_buffer *evict_one(struct dm_bufio_client *c)
 	struct dm_buffer *b;
 
 	list_for_each_entry_reverse(b, &c->lru[LIST_CLEAN], lru) {
-		if (buffer_idle(b) && !b->read_error) {
+		if (buffer_idle(b)) {
 			unlink_buffer(c, b);
 			return b;
 		}
 	}
+	/* Buffers whose writes completed become clean only when collected. */
 	collect_written(c);
 	list_for_each_entry_reverse(b, &c->lru[LIST_CLEAN], lru) {
 		if (buffer_idle(b)) {
@@ -881,24 +882,33 @@ EXPORT_SYMBOL_GPL(dm_bufio_get_client);
 
 /* ---------------------------------------------------------------- shrinker */
 
+/* What the shrinker leaves: the minimum, and retain_bytes worth of blocks. */
+static unsigned long shrink_keep(struct dm_bufio_client *c)
+{
+	return max_t(unsigned long, c->minimum_buffers,
+		     READ_ONCE(retain_bytes) / c->block_size);
+}
+
 static unsigned long bufio_shrink_count(struct shrinker *s, struct shrink_control *sc)
 {
 	struct dm_bufio_client *c = container_of(s, struct dm_bufio_client, shrinker);
 	unsigned long n = READ_ONCE(c->n_buffers[LIST_CLEAN]);
+	unsigned long keep = shrink_keep(c);
 
-	return n > c->minimum_buffers ? n - c->minimum_buffers : 0;
+	return n > keep ? n - keep : 0;
 }
 
 static unsigned long bufio_shrink_scan(struct shrinker *s, struct shrink_control *sc)
 {
 	struct dm_bufio_client *c = container_of(s, struct dm_bufio_client, shrinker);
+	unsigned long keep = shrink_keep(c);
 	unsigned long freed = 0;
 	struct dm_buffer *b;
 
 	/* Reclaim may run inside our own allocations: never wait for the lock. */
 	if (!mutex_trylock(&c->lock))
 		return SHRINK_STOP;
-	while (freed < sc->nr_to_scan && n_total(c) > c->minimum_buffers) {
+	while (freed < sc->nr_to_scan && n_total(c) > keep) {
 		b = evict_one(c);
 		if (!b)
 			break;
