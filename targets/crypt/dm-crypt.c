@@ -1486,6 +1486,11 @@ static int crypt_unit_start(struct crypt_config *cc, struct crypt_io *io,
 	unit_nr = (io->next - io->sector) >> cc->sector_shift;
 	u->tag = io->tags ? io->tags + unit_nr * cc->on_disk_tag_size : NULL;
 
+	/* the tag bytes no one else writes are zero on disk */
+	if (u->tag && u->write)
+		memset(u->tag + cc->tag_size + cc->integrity_iv_size, 0,
+		       cc->on_disk_tag_size - cc->tag_size - cc->integrity_iv_size);
+
 	crypt_unit_sg(cc, u, u->sg_in, &bv_in, org_iv);
 	crypt_unit_sg(cc, u, u->sg_out, &bv_out, org_iv);
 
@@ -1950,6 +1955,7 @@ static int crypt_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 		return -ENOMEM;
 	}
 	cc->key_size = key_size;
+	cc->tfms_count = 1;
 	cc->sector_size = SECTOR_SIZE;
 	mutex_init(&cc->alloc_lock);
 	ti->private = cc;
