@@ -452,7 +452,8 @@ static int persistent_ctr(struct dm_exception_store *st, char *options)
 	int r = -ENOMEM;
 
 	if (options[0]) {
-		if ((options[0] != 'O' && options[0] != 'o') || options[1]) {
+		/* Only the first option character counts, as in stock. */
+		if (options[0] != 'O' && options[0] != 'o') {
 			DMWARN("Unsupported persistent store option: %s", options);
 			return -EINVAL;
 		}

@@ -365,8 +365,10 @@ static void free_pending(struct pending_exception *pe)
 	struct dm_snapshot *s = pe->snap;
 
 	mempool_free(pe, &pending_pool);
-	if (s && atomic_dec_and_test(&s->pending_count))
+	if (s) {
+		atomic_dec(&s->pending_count);
 		wake_up_all(&s->pending_wait);
+	}
 	atomic_inc(&pending_done_count);
 	wake_up_all(&pending_done_wait);
 }
@@ -1014,6 +1016,10 @@ static int snapshot_map(struct dm_target *ti, struct bio *bio)
 		return DM_MAPIO_REMAPPED;
 	}
 
+	/* Bound the copies in flight that writes to the snapshot start. */
+	if (bio_data_dir(bio) == WRITE && READ_ONCE(cow_threshold))
+		wait_event(s->pending_wait, atomic_read(&s->pending_count) <
+			   READ_ONCE(cow_threshold));
 again:
 	mutex_lock(&s->lock);
 	if (!s->valid) {

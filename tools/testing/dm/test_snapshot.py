@@ -18,14 +18,14 @@ SNAP, ORIG = "st-snap", "st-origin"
 SNAP_DEV, ORIG_DEV = "/dev/mapper/" + SNAP, "/dev/mapper/" + ORIG
 
 
-def setup(origin, cow, store="P", chunk=16, extra=""):
+def make_snap(origin, cow, store="P", chunk=16, extra=""):
     n = size_sectors(origin)
     sh(f"dmsetup create {SNAP} --table '0 {n} snapshot {origin} {cow} {store} {chunk}{extra}'\n"
        f"dmsetup create {ORIG} --table '0 {n} snapshot-origin {origin}'\n")
     return n
 
 
-def teardown():
+def drop_snap():
     sh(f"dmsetup remove {SNAP}; dmsetup remove {ORIG}")
 
 
@@ -39,7 +39,7 @@ def usage(name):
 def test_origin_write_copies_old_chunk(brd):
     origin, cow = brd(2, 16)
     old = fill(origin, "orig-old", 0, 4 * MB)
-    setup(origin, cow)
+    make_snap(origin, cow)
     try:
         new = pattern("orig-new", 1 * MB + 4096)
         # Unaligned to chunks: the first and last chunks are partly written.
@@ -47,7 +47,7 @@ def test_origin_write_copies_old_chunk(brd):
         snap = read_at(SNAP_DEV, 0, 4 * MB)
         got = read_at(ORIG_DEV, 512 * 1024 + 4096, len(new))
     finally:
-        teardown()
+        drop_snap()
     assert snap == old
     assert got == new
     assert read_at(origin, 512 * 1024 + 4096, len(new)) == new
@@ -56,14 +56,14 @@ def test_origin_write_copies_old_chunk(brd):
 def test_snapshot_write_leaves_origin(brd):
     origin, cow = brd(2, 16)
     old = fill(origin, "sw-old", 0, 2 * MB)
-    setup(origin, cow, chunk=32)
+    make_snap(origin, cow, chunk=32)
     try:
         new = pattern("sw-new", 12288)
         write_at(SNAP_DEV, 1 * MB + 2048, new)
         snap = read_at(SNAP_DEV, 0, 2 * MB)
         orig = read_at(ORIG_DEV, 0, 2 * MB)
     finally:
-        teardown()
+        drop_snap()
     assert orig == old
     expect = bytearray(old)
     expect[1 * MB + 2048:1 * MB + 2048 + len(new)] = new
@@ -72,11 +72,11 @@ def test_snapshot_write_leaves_origin(brd):
 
 def test_status_and_table_persistent(brd):
     origin, cow = brd(2, 16)
-    n = setup(origin, cow, chunk=16)
+    n = make_snap(origin, cow, chunk=16)
     try:
         assert table(SNAP) == f"0 {n} snapshot {devno(origin)} {devno(cow)} P 16"
         assert table(ORIG) == f"0 {n} snapshot-origin {devno(origin)}"
-        assert status(ORIG) == f"0 {n} snapshot-origin"
+        assert status(ORIG).split() == ["0", str(n), "snapshot-origin"]
         # header chunk + first metadata area
         assert status(SNAP) == f"0 {n} snapshot 32/{n} 32"
         write_at(ORIG_DEV, 0, b"x" * 4096)
@@ -84,19 +84,19 @@ def test_status_and_table_persistent(brd):
         write_at(ORIG_DEV, 4096, b"z" * 4096)      # chunk 0 again: no copy
         assert status(SNAP) == f"0 {n} snapshot 64/{n} 32"
     finally:
-        teardown()
+        drop_snap()
 
 
 def test_persistent_layout_on_disk(brd):
     """A known origin write gives the COW layout of the format spec."""
     origin, cow = brd(2, 16)
     old = fill(origin, "layout", 0, 1 * MB)
-    setup(origin, cow, chunk=16)
+    make_snap(origin, cow, chunk=16)
     try:
         write_at(ORIG_DEV, 5 * 8192, b"\xaa" * 4096)       # chunk 5
         write_at(ORIG_DEV, 9 * 8192 + 512, b"\xbb" * 512)  # chunk 9
     finally:
-        teardown()
+        drop_snap()
     hdr = read_at(cow, 0, 8192)
     assert struct.unpack_from("<4I", hdr) == (0x70416E53, 1, 1, 16)
     assert hdr[16:] == bytes(8192 - 16)
@@ -119,13 +119,13 @@ def test_persistent_cow_built_by_hand_loads(brd):
     struct.pack_into("<4Q", img, chunk, 7, 3, 1, 2)   # entries out of order
     img[2 * chunk:4 * chunk] = saved[chunk:] + saved[:chunk]
     write_at(cow, 0, bytes(img))
-    n = setup(origin, cow, chunk=0)
+    n = make_snap(origin, cow, chunk=0)
     try:
         assert table(SNAP) == f"0 {n} snapshot {devno(origin)} {devno(cow)} P 16"
         assert status(SNAP) == f"0 {n} snapshot 64/{n} 32"
         snap = read_at(SNAP_DEV, 0, 1 * MB)
     finally:
-        teardown()
+        drop_snap()
     expect = bytearray(orig)
     expect[7 * chunk:8 * chunk] = saved[:chunk]
     expect[1 * chunk:2 * chunk] = saved[chunk:]
@@ -135,30 +135,51 @@ def test_persistent_cow_built_by_hand_loads(brd):
 def test_persistent_survives_reload(brd):
     origin, cow = brd(2, 16)
     old = fill(origin, "reload-old", 0, 2 * MB)
-    setup(origin, cow, chunk=32)
+    make_snap(origin, cow, chunk=32)
     try:
         write_at(ORIG_DEV, 0, pattern("reload-new", 2 * MB))
         write_at(SNAP_DEV, 1 * MB, b"S" * 4096)
     finally:
-        teardown()
+        drop_snap()
     # Table chunk size differs from the header's: the header wins.
-    n = setup(origin, cow, chunk=8)
+    n = make_snap(origin, cow, chunk=8)
     try:
         assert table(SNAP).endswith(" P 32")
         snap = read_at(SNAP_DEV, 0, 2 * MB)
         a, _, meta = usage(SNAP)
     finally:
-        teardown()
+        drop_snap()
     expect = bytearray(old)
     expect[1 * MB:1 * MB + 4096] = b"S" * 4096
     assert snap == bytes(expect)
     assert (a, meta) == ((2 + 2 * MB // 16384) * 32, 64)
 
 
+def test_reload_hands_over_exceptions(brd):
+    """A new table for the snapshot takes over the exception table of the
+    old one at resume (no re-read of the store)."""
+    origin, cow = brd(2, 16)
+    for store in ("P", "N"):
+        old = fill(origin, "handover-" + store, 0, 1 * MB)
+        n = make_snap(origin, cow, store=store, chunk=16)
+        try:
+            write_at(ORIG_DEV, 0, pattern("handover-new", 64 * 1024))
+            before = status(SNAP)
+            sh(f"dmsetup load {SNAP} --table '0 {n} snapshot {origin} {cow} {store} 16'\n"
+               f"dmsetup resume {SNAP}\n")
+            assert status(SNAP) == before
+            assert read_at(SNAP_DEV, 0, 1 * MB) == old
+            # and the new table keeps protecting the old data
+            write_at(ORIG_DEV, 512 * 1024, pattern("handover-more", 64 * 1024))
+            assert read_at(SNAP_DEV, 0, 1 * MB) == old
+        finally:
+            drop_snap()
+
+
 def test_transient_store(brd):
     origin, cow = brd(2, 16)
     old = fill(origin, "trans", 0, 1 * MB)
-    n = setup(origin, cow, store="N", chunk=8)
+    n = make_snap(origin, cow, store="N", chunk=8)
     try:
         assert table(SNAP) == f"0 {n} snapshot {devno(origin)} {devno(cow)} N 8"
         assert status(SNAP) == f"0 {n} snapshot 0/{n} 0"
@@ -167,7 +188,7 @@ def test_transient_store(brd):
         assert status(SNAP) == f"0 {n} snapshot 16/{n} 0"
         snap = read_at(SNAP_DEV, 0, 1 * MB)
     finally:
-        teardown()
+        drop_snap()
     assert snap == old
     # chunks handed out from chunk 0 of the COW, in order
     assert read_at(cow, 0, 8192) == old[4096 * 5:4096 * 7]
@@ -208,7 +229,7 @@ def test_overflow_invalidates_keeps_origin(brd):
     old = fill(origin, "ovf-old", 0, 1 * MB)
     # header, area, two data chunks of 16 sectors
     c = small_cow(cow, 64)
-    n = setup(origin, c, chunk=16)
+    n = make_snap(origin, c, chunk=16)
     try:
         new = pattern("ovf-new", 3 * 8192)
         write_at(ORIG_DEV, 0, new)
@@ -216,13 +237,13 @@ def test_overflow_invalidates_keeps_origin(brd):
         assert io_errno(SNAP_DEV, 0, 4096) != 0
         assert read_at(ORIG_DEV, 0, 1 * MB) == new + old[len(new):]
     finally:
-        teardown()
+        drop_snap()
     # The header says invalid: a new table is Invalid at once.
-    setup(origin, c, chunk=16)
+    make_snap(origin, c, chunk=16)
     try:
         assert status(SNAP) == f"0 {n} snapshot Invalid"
     finally:
-        teardown()
+        drop_snap()
         remove("st-cow")
     assert struct.unpack_from("<4I", read_at(cow, 0, 512)) == (0x70416E53, 0, 1, 16)
 
@@ -231,7 +252,7 @@ def test_overflow_po_snapshot_write(brd):
     origin, cow = brd(2, 16)
     old = fill(origin, "po-old", 0, 1 * MB)
     c = small_cow(cow, 64)
-    n = setup(origin, c, store="PO", chunk=16)
+    n = make_snap(origin, c, store="PO", chunk=16)
     try:
         assert table(SNAP).endswith(" PO 16")
         write_at(SNAP_DEV, 0, b"a" * 8192)
@@ -244,7 +265,7 @@ def test_overflow_po_snapshot_write(brd):
         assert read_at(SNAP_DEV, 0, 4096) == b"c" * 4096
         assert read_at(ORIG_DEV, 0, 1 * MB) == old
     finally:
-        teardown()
+        drop_snap()
         remove("st-cow")
     assert got == b"a" * 8192 + b"b" * 8192 + old[16384:]
 
@@ -252,7 +273,7 @@ def test_overflow_po_snapshot_write(brd):
 def test_discard_zeroes_cow(loopdev):
     origin, cow = loopdev(16), loopdev(16)
     old = fill(origin, "disc-old", 0, 1 * MB)
-    n = setup(origin, cow, chunk=16, extra=" 1 discard_zeroes_cow")
+    n = make_snap(origin, cow, chunk=16, extra=" 1 discard_zeroes_cow")
     try:
         assert table(SNAP).endswith(" P 16 1 discard_zeroes_cow")
         write_at(SNAP_DEV, 0, b"d" * 16384)
@@ -263,7 +284,7 @@ def test_discard_zeroes_cow(loopdev):
         assert read_at(SNAP_DEV, 65536, 16384) == old[65536:65536 + 16384]
         a, _, _ = usage(SNAP)
     finally:
-        teardown()
+        drop_snap()
     assert got == bytes(16384) + old[16384:32768]
     assert a == 4 * 16
     assert read_at(origin, 0, 1 * MB) == old

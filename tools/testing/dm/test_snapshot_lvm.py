@@ -97,10 +97,10 @@ def test_lvm_several_snapshots(brd):
     try:
         lvm("lvcreate", "-q", "-y", "-n", "data", "-L", "8m", VG)
         a = fill(lv("data"), "lvm-a", 0, 8 * MB)
-        lvm("lvcreate", "-q", "-y", "-s", "-n", "s1", "-L", "8m", "-c", "4k", lv("data"))
+        lvm("lvcreate", "-q", "-y", "-s", "-n", "s1", "-L", "12m", "-c", "4k", lv("data"))
         write_at(lv("data"), 1 * MB, pattern("lvm-b", 2 * MB))
         b = read_at(lv("data"), 0, 8 * MB)
-        lvm("lvcreate", "-q", "-y", "-s", "-n", "s2", "-L", "8m", "-c", "64k", lv("data"))
+        lvm("lvcreate", "-q", "-y", "-s", "-n", "s2", "-L", "12m", "-c", "64k", lv("data"))
         c = fill(lv("data"), "lvm-c", 0, 8 * MB)
         write_at(lv("s2"), 0, b"s2" * 2048)
         assert read_at(lv("s1"), 0, 8 * MB) == a
