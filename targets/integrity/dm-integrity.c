@@ -131,6 +131,7 @@ struct integrity_c {
 	struct dm_io_client *io;
 	struct dm_bufio_client *bufio;
 	u8 *buf;			/* max_io sectors of data */
+	u8 *wbuf;			/* journal write-back runs (buf is busy) */
 	u8 *tags;			/* tags of max_io sectors */
 	u8 *calc;			/* one computed tag (digest sized) */
 
@@ -695,16 +696,16 @@ static int writeback_sections(struct integrity_c *ic, unsigned int first,
 					(!ic->meta_dev && (s >> log2_il(ic)) !=
 					 (run_start >> log2_il(ic))))) {
 				r = sync_io(ic, ic->dev->bdev, REQ_OP_WRITE,
-					    data_sector(ic, run_start), run_len, ic->buf);
+					    data_sector(ic, run_start), run_len, ic->wbuf);
 				if (r)
 					return r;
 				run_len = 0;
 			}
 			if (!run_len)
 				run_start = s;
-			entry_block(ic, section, e, ic->buf + (run_len << SECTOR_SHIFT));
+			entry_block(ic, section, e, ic->wbuf + (run_len << SECTOR_SHIFT));
 			if (verify && ic->internal_hash) {
-				r = compute_tag(ic, s, ic->buf + (run_len << SECTOR_SHIFT),
+				r = compute_tag(ic, s, ic->wbuf + (run_len << SECTOR_SHIFT),
 						ic->tags);
 				if (r)
 					return r;
@@ -723,7 +724,7 @@ static int writeback_sections(struct integrity_c *ic, unsigned int first,
 	}
 	if (run_len)
 		r = sync_io(ic, ic->dev->bdev, REQ_OP_WRITE, data_sector(ic, run_start),
-			    run_len, ic->buf);
+			    run_len, ic->wbuf);
 	return r;
 }
 
@@ -891,7 +892,7 @@ walked:
 		return 0;
 	}
 	/* a sequence that is neither of the last two used */
-	erase = unused;
+	erase = (last_used + 2) % N_COMMIT_IDS;
 clear:
 	r = init_journal(ic, erase);
 	ic->commit_start = 0;
@@ -1633,6 +1634,7 @@ static void integrity_dtr(struct dm_target *ti)
 		dm_io_client_destroy(ic->io);
 	xa_destroy(&ic->pending);
 	kvfree(ic->buf);
+	kvfree(ic->wbuf);
 	kvfree(ic->tags);
 	kfree(ic->calc);
 	vfree(ic->journal);
@@ -1993,12 +1995,13 @@ static int integrity_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 		ic->max_io = min(ic->max_io, 1U << log2_il(ic));
 	ic->max_io = max(ic->max_io, ic->spb);
 	ic->buf = kvmalloc(ic->max_io << SECTOR_SHIFT, GFP_KERNEL);
+	ic->wbuf = kvmalloc(ic->max_io << SECTOR_SHIFT, GFP_KERNEL);
 	/* tags of max_io sectors plus one scratch tag */
 	ic->tags = kvmalloc(((ic->max_io >> ic->log2_spb) + 1) * ic->tag_size, GFP_KERNEL);
 	ic->journal = vmalloc(max_t(size_t, (size_t)ic->journal_sections *
 				    ic->section_sectors << SECTOR_SHIFT,
 				    (size_t)ic->n_bitmap_blocks * BITMAP_BLOCK));
-	if (!ic->buf || !ic->tags || !ic->journal) {
+	if (!ic->buf || !ic->wbuf || !ic->tags || !ic->journal) {
 		ti->error = "Cannot allocate buffers";
 		r = -ENOMEM;
 		goto bad;
