@@ -26,7 +26,7 @@ struct tl_sb {
 	__le32 incompat_flags;
 } __packed;
 
-_Static_assert(sizeof(struct tl_sb) == 364, "superblock layout");
+static_assert(sizeof(struct tl_sb) == 364);
 
 static void sb_prepare(const struct dm_pd_validator *v, void *data,
 		       u64 location, size_t size)
@@ -261,10 +261,11 @@ int tl_abort(struct tl_meta *m)
 	struct block_device *bdev = m->bdev;
 	unsigned int nr_extra = m->nr_extra;
 	struct tl_extra extra[TL_MAX_EXTRA];
+	int r;
 
 	memcpy(extra, m->extra, sizeof(extra));
 	tl_close(m);
-	int r = tl_open(m, bdev);
+	r = tl_open(m, bdev);
 
 	m->nr_extra = nr_extra;
 	memcpy(m->extra, extra, sizeof(extra));
@@ -495,7 +496,7 @@ struct vctx {
 #define VERR(v, ...) do { \
 	(v)->errors++; \
 	if ((v)->verbose && (v)->errors < 20) \
-		fprintf(stderr, "verify: " __VA_ARGS__); \
+		pr_err("verify: " __VA_ARGS__); \
 } while (0)
 
 static bool ref(struct vctx *v, u64 b)
@@ -654,7 +655,7 @@ int tl_verify(struct tl_meta *m, bool verbose)
 {
 	struct vctx v = { .m = m, .verbose = verbose };
 	struct pd_sm_root mroot, droot;
-	struct pd_metadata_index *mi;
+	struct pd_metadata_index *mi = NULL;
 	struct ie_collect dc;
 	struct dm_pd_block *blk, *hblk;
 	struct tl_sb *sb;
@@ -668,21 +669,31 @@ int tl_verify(struct tl_meta *m, bool verbose)
 	memcpy(&droot, sb->data_sm_root, sizeof(droot));
 	v.nr_blocks = le64_to_cpu(mroot.nr_blocks);
 	v.nr_data = le64_to_cpu(droot.nr_blocks);
-	v.exp = pd_shim_alloc(v.nr_blocks * sizeof(u32), true);
-	v.dexp = pd_shim_alloc(v.nr_data * sizeof(u32) + 1, true);
+	v.exp = kvzalloc(v.nr_blocks * sizeof(u32), GFP_KERNEL);
+	v.dexp = kvzalloc(v.nr_data * sizeof(u32) + 1, GFP_KERNEL);
+	mi = kvzalloc(sizeof(*mi), GFP_KERNEL);
+	if (!v.exp || !v.dexp || !mi) {
+		VERR(&v, "out of memory\n");
+		goto out;
+	}
 
 	ref(&v, 0);
 	/* metadata space map */
 	ref(&v, le64_to_cpu(mroot.bitmap_root));
-	nr_bitmaps = pd_ll_nr_bitmaps(v.nr_blocks);
-	if (dm_pd_tm_read_lock(m->tm, le64_to_cpu(mroot.bitmap_root),
-			       &pd_index_validator, &hblk)) {
+	nr_bitmaps = DIV_ROUND_UP(v.nr_blocks, PD_ENTRIES_PER_BITMAP);
+	/* Read raw: the library has already validated it under its type. */
+	if (dm_pd_tm_read_lock(m->tm, le64_to_cpu(mroot.bitmap_root), NULL,
+			       &hblk)) {
 		VERR(&v, "metadata index unreadable\n");
 		goto out;
 	}
-	mi = pd_shim_alloc(sizeof(*mi), false);
 	memcpy(mi, dm_pd_block_data(hblk), sizeof(*mi));
 	dm_pd_tm_unlock(m->tm, hblk);
+	if (mi->csum != dm_pd_block_csum(mi, DM_PD_BLOCK_SIZE,
+					 DM_PD_CSUM_XOR_INDEX)) {
+		VERR(&v, "metadata index checksum\n");
+		goto out;
+	}
 	for (b = 0; b < nr_bitmaps; b++)
 		ref(&v, le64_to_cpu(mi->index[b].blocknr));
 	walk_tree(&v, le64_to_cpu(mroot.ref_count_root), 4, LEAF_PLAIN, true,
@@ -732,7 +743,6 @@ int tl_verify(struct tl_meta *m, bool verbose)
 		     (unsigned long long)(v.nr_blocks - nr_free));
 	check_bitmaps(&v, "metadata", mi->index, nr_bitmaps, v.nr_blocks,
 		      m->msm);
-	free(mi);
 
 	nr_free = 0;
 	for (b = 0; b < v.nr_data; b++) {
@@ -748,9 +758,13 @@ int tl_verify(struct tl_meta *m, bool verbose)
 	}
 	if (nr_free != v.nr_data - le64_to_cpu(droot.nr_allocated))
 		VERR(&v, "data nr_allocated wrong\n");
-	nr_bitmaps = pd_ll_nr_bitmaps(v.nr_data);
+	nr_bitmaps = DIV_ROUND_UP(v.nr_data, PD_ENTRIES_PER_BITMAP);
 	dc.n = nr_bitmaps;
-	dc.ie = pd_shim_alloc(sizeof(*dc.ie) * (nr_bitmaps + 1), true);
+	dc.ie = kvzalloc(sizeof(*dc.ie) * (nr_bitmaps + 1), GFP_KERNEL);
+	if (!dc.ie) {
+		VERR(&v, "out of memory\n");
+		goto out;
+	}
 	{
 		struct dm_pd_btree_info ii = {
 			.tm = m->tm, .levels = 1,
@@ -764,10 +778,11 @@ int tl_verify(struct tl_meta *m, bool verbose)
 			check_bitmaps(&v, "data", dc.ie, nr_bitmaps, v.nr_data,
 				      m->dsm);
 	}
-	free(dc.ie);
+	kvfree(dc.ie);
 out:
 	dm_pd_bm_unlock(blk);
-	free(v.exp);
-	free(v.dexp);
+	kvfree(mi);
+	kvfree(v.exp);
+	kvfree(v.dexp);
 	return v.errors;
 }
