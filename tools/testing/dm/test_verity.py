@@ -5,15 +5,18 @@ Every volume is formatted by the real veritysetup, so the on-disk format is
 independent of the module under test. Devices stay small: hashing is slow
 under TCG.
 """
+import ctypes
+import os
 import re
 import subprocess
+import time
 
 import pytest
 
 from dmharness import KernelLog
 from dmtest import (create, devno, dmsetup, fails, fill, io_errno, pattern,
                     read_at, remove, run, status, table, target_versions,
-                    write_at)
+                    udev_settle, write_at)
 
 SALT = "5a17c0ffee0123456789abcdef"
 NBLK = 64                  # data blocks used in most tests
@@ -32,6 +35,26 @@ def vtable(data, hashdev, root, nblk=NBLK, bs=4096, hbs=4096, version=1,
     line = (f"0 {nblk * bs // 512} verity {version} {data} {hashdev} {bs} {hbs} "
             f"{nblk} {hash_start} {alg} {root} {salt}")
     return line + (f" {opts}" if opts else "")
+
+
+def vremove(name="vy"):
+    """Remove after udev is done: a corruption uevent makes udev probe the device."""
+    udev_settle()
+    remove(name, "--retry")
+
+
+def add_user_key(desc, payload):
+    """add_key(2) of a "user" key into the session keyring; returns its id."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    kid = libc.syscall(248, b"user", desc.encode(), payload, len(payload), -3)
+    assert kid > 0, os.strerror(ctypes.get_errno())
+    return kid
+
+
+def drop_key(kid):
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall(250, 21, kid)        # keyctl(KEYCTL_INVALIDATE, id)
 
 
 def flip(dev, offset):
@@ -58,7 +81,7 @@ def test_version(devs):
     root = std_format(devs)
     create("vy", vtable(devs[0], devs[1], root), "--readonly")
     assert target_versions()["verity"] == (1, 9, 0)
-    remove("vy")
+    vremove()
 
 
 def test_table_and_status_lines(devs):
@@ -70,7 +93,7 @@ def test_table_and_status_lines(devs):
     assert status("vy") == f"0 {NBLK * 8} verity V"
     assert read_at(vy, 0, NBLK * 4096) == pattern("verity-data", NBLK * 4096)
     assert status("vy") == f"0 {NBLK * 8} verity V"
-    remove("vy")
+    vremove()
 
 
 def test_options_in_table_line(devs):
@@ -78,11 +101,11 @@ def test_options_in_table_line(devs):
     opts = "4 ignore_corruption ignore_zero_blocks check_at_most_once try_verify_in_tasklet"
     create("vy", vtable(devs[0], devs[1], root, opts=opts), "--readonly")
     assert table("vy").endswith(f"{root} {SALT} {opts}")
-    remove("vy")
+    vremove()
     opts = "2 Restart_On_Corruption IGNORE_ZERO_BLOCKS"
     create("vy", vtable(devs[0], devs[1], root, opts=opts), "--readonly")
     assert table("vy").endswith(f"{SALT} 2 restart_on_corruption ignore_zero_blocks")
-    remove("vy")
+    vremove()
 
 
 @pytest.mark.parametrize("version,bs,hbs,alg,salt", [
@@ -101,7 +124,7 @@ def test_formats_verify(devs, version, bs, hbs, alg, salt):
                              hash_start=1, alg=alg, salt=salt), "--readonly")
     assert read_at(vy, 0, NBLK * 4096) == pattern("verity-data", NBLK * 4096)
     assert status("vy").endswith(" V")
-    remove("vy")
+    vremove()
 
 
 def test_wrong_root_fails(devs):
@@ -114,7 +137,7 @@ def test_wrong_root_fails(devs):
     lines = klog.read()
     klog.close()
     assert any(f"{devno(devs[0])}: metadata block 1 is corrupted" in l for l in lines), lines
-    remove("vy")
+    vremove()
 
 
 def test_veritysetup_open_close(devs):
@@ -134,7 +157,7 @@ def test_veritysetup_open_close(devs):
     vy = create("vy", vtable(devs[0], devs[0], root, version=0, hash_start=NBLK,
                              salt="abcd"), "--readonly")
     assert read_at(vy, 0, NBLK * 4096) == pattern("verity-data", NBLK * 4096)
-    remove("vy")
+    vremove()
     run("veritysetup", "open", devs[0], "vs", devs[0], root, f"--hash-offset={off}",
         "--no-superblock", "--format=0", f"--data-blocks={NBLK}", "--salt=abcd")
     assert read_at("/dev/mapper/vs", 4096, 4096) == pattern("verity-data", 8192)[4096:]
@@ -153,7 +176,7 @@ def test_data_corruption_gives_eio(devs):
     lines = klog.read()
     klog.close()
     assert any(f"verity: {devno(devs[0])}: data block 5 is corrupted" in l for l in lines), lines
-    remove("vy")
+    vremove()
 
 
 def test_hash_corruption_gives_eio(devs):
@@ -167,7 +190,7 @@ def test_hash_corruption_gives_eio(devs):
     lines = klog.read()
     klog.close()
     assert any(f"{devno(devs[0])}: metadata block 1 is corrupted" in l for l in lines), lines
-    remove("vy")
+    vremove()
 
 
 def test_corruption_uevent(devs):
@@ -178,7 +201,6 @@ def test_corruption_uevent(devs):
                             "--subsystem-match=block"],
                            stdout=subprocess.PIPE, text=True)
     try:
-        import time
         time.sleep(0.5)
         assert io_errno(vy, 9 * 4096, 4096) == 5
         time.sleep(0.5)
@@ -186,7 +208,7 @@ def test_corruption_uevent(devs):
         mon.terminate()
         out = mon.communicate(timeout=10)[0]
     assert "DM_VERITY_ERR_BLOCK_NR=0,9" in out, out
-    remove("vy")
+    vremove()
 
 
 def test_writes_rejected(devs):
@@ -194,7 +216,7 @@ def test_writes_rejected(devs):
     vy = create("vy", vtable(devs[0], devs[1], root), "--readonly")
     assert io_errno(vy, 0, 4096) == 0
     rc, out = fails("dd", "if=/dev/zero", f"of={vy}", "bs=4096", "count=1", "oflag=direct")
-    remove("vy")
+    vremove()
     assert read_at(devs[0], 0, 4096) == pattern("verity-data", 4096)
 
 
@@ -211,7 +233,7 @@ def test_ignore_corruption_logs(devs):
     lines = klog.read()
     klog.close()
     assert any(f"{devno(devs[0])}: data block 2 is corrupted" in l for l in lines), lines
-    remove("vy")
+    vremove()
 
 
 def test_ignore_zero_blocks(devs):
@@ -223,10 +245,10 @@ def test_ignore_zero_blocks(devs):
     # The expected digest is that of a zero block: zeroes come back unread.
     assert read_at(vy, 3 * 4096, 4096) == b"\0" * 4096
     assert status("vy").endswith(" V")
-    remove("vy")
+    vremove()
     vy = create("vy", vtable(devs[0], devs[1], root), "--readonly")
     assert io_errno(vy, 3 * 4096, 4096) == 5
-    remove("vy")
+    vremove()
 
 
 def test_check_at_most_once(devs):
@@ -238,10 +260,10 @@ def test_check_at_most_once(devs):
     # Verified once: the changed block is not checked again.
     assert io_errno(vy, 4 * 4096, 4096) == 0
     assert status("vy").endswith(" V")
-    remove("vy")
+    vremove()
     vy = create("vy", vtable(devs[0], devs[1], root), "--readonly")
     assert io_errno(vy, 4 * 4096, 4096) == 5
-    remove("vy")
+    vremove()
 
 
 def test_unaligned_and_out_of_range(devs):
@@ -251,7 +273,7 @@ def test_unaligned_and_out_of_range(devs):
     rc, out = fails("dmsetup", "create", "vy", "--readonly", "--table", line)
     vy = create("vy", vtable(devs[0], devs[1], root), "--readonly")
     assert run("blockdev", "--getss", vy).strip() == "4096"
-    remove("vy")
+    vremove()
 
 
 def fec_format(devs, roots=2):
@@ -278,7 +300,7 @@ def test_fec_repairs_data(devs, roots):
                                 f"fec_start 0 fec_roots {roots}"), table("vy")
     assert read_at(vy, 0, NBLK * 4096) == pattern("verity-data", NBLK * 4096)
     assert status("vy").endswith(" V")
-    remove("vy")
+    vremove()
 
 
 def test_fec_repairs_hash_block(devs):
@@ -287,7 +309,7 @@ def test_fec_repairs_hash_block(devs):
     opts, _ = fec_opts(devs)
     vy = create("vy", vtable(devs[0], devs[1], root, opts=opts), "--readonly")
     assert read_at(vy, 0, NBLK * 4096) == pattern("verity-data", NBLK * 4096)
-    remove("vy")
+    vremove()
 
 
 def test_fec_with_veritysetup_open(devs):
@@ -310,7 +332,7 @@ def test_fec_uses_erasures(devs):
     vy = create("vy", vtable(devs[0], devs[1], root, opts=opts), "--readonly")
     assert read_at(vy, 12 * 4096, 4096) == pattern("verity-data", 13 * 4096)[12 * 4096:]
     assert read_at(vy, 17 * 4096, 4096) == pattern("verity-data", 18 * 4096)[17 * 4096:]
-    remove("vy")
+    vremove()
 
 
 def test_fec_uncorrectable_gives_eio(devs):
@@ -323,7 +345,7 @@ def test_fec_uncorrectable_gives_eio(devs):
     assert io_errno(vy, 12 * 4096, 4096) == 5
     assert io_errno(vy, 0, 4096) == 0
     assert status("vy").endswith(" C")
-    remove("vy")
+    vremove()
 
 
 CTR_ERRORS = [
@@ -399,12 +421,12 @@ def test_signature_key_errors(devs):
     fails("dmsetup", "create", "vy", "--readonly", "--table",
           base + " 2 root_hash_sig_key_desc dmtest:nosuchkey")
     # A key that is not a valid PKCS#7 signature.
-    run("keyctl", "padd", "user", "dmtest:badsig", "@u", input="not a signature")
+    kid = add_user_key("dmtest:badsig", b"not a signature")
     try:
         fails("dmsetup", "create", "vy", "--readonly", "--table",
               base + " 2 root_hash_sig_key_desc dmtest:badsig")
     finally:
-        run("keyctl", "purge", "-s", "user", "dmtest:badsig", check=False)
+        drop_key(kid)
     lines = klog.read()
     klog.close()
     assert any("verity: DM Verity Sig Verification Invalid key specified" in l
@@ -419,7 +441,7 @@ def test_parameters(devs):
         assert f.read().strip() == "262144"
     with open("/sys/module/dm_verity/parameters/require_signatures") as f:
         assert f.read().strip() == "N"
-    remove("vy")
+    vremove()
 
 
 def test_suspend_resume_rereads_hash(devs):
@@ -432,4 +454,4 @@ def test_suspend_resume_rereads_hash(devs):
     dmsetup("suspend", "vy")
     dmsetup("resume", "vy")
     assert io_errno(vy, 0, 4096) == 5
-    remove("vy")
+    vremove()
