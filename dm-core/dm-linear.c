@@ -108,6 +108,21 @@ static int linear_prepare_ioctl(struct dm_target *ti, struct block_device **bdev
 	return 0;
 }
 
+#ifdef CONFIG_BLK_DEV_ZONED
+static int linear_report_zones(struct dm_target *ti,
+			       struct dm_report_zones_args *args,
+			       unsigned int nr_zones)
+{
+	struct linear_c *lc = ti->private;
+	sector_t sector = lc->start + dm_target_offset(ti, args->next_sector);
+
+	return dm_report_zones(lc->dev->bdev, lc->start, sector, args,
+			       nr_zones);
+}
+#else
+#define linear_report_zones NULL
+#endif
+
 static int linear_iterate_devices(struct dm_target *ti,
 				  iterate_devices_callout_fn fn, void *data)
 {
@@ -127,6 +142,7 @@ static struct target_type linear_target = {
 	.map = linear_map,
 	.status = linear_status,
 	.prepare_ioctl = linear_prepare_ioctl,
+	.report_zones = linear_report_zones,
 	.iterate_devices = linear_iterate_devices,
 };
 

@@ -686,6 +686,23 @@ static int device_area_is_invalid(struct dm_target *ti, struct dm_dev *dev,
 		      (unsigned long long)dev_size);
 		return 1;
 	}
+	/* A target may not map part of a zone: its ends must be zone aligned. */
+	if (bdev_is_zoned(bdev)) {
+		unsigned int zone = bdev_zone_sectors(bdev);
+
+		if (start & (zone - 1)) {
+			DMERR("%s: start=%llu not aligned to h/w zone size %u of %pg",
+			      dm_device_name(ti->table->md),
+			      (unsigned long long)start, zone, bdev);
+			return 1;
+		}
+		if (len & (zone - 1)) {
+			DMERR("%s: len=%llu not aligned to h/w zone size %u of %pg",
+			      dm_device_name(ti->table->md),
+			      (unsigned long long)len, zone, bdev);
+			return 1;
+		}
+	}
 	if (lbs <= 1)
 		return 0;
 	if (start & (lbs - 1)) {
@@ -746,8 +763,79 @@ static int validate_hardware_logical_block_alignment(struct dm_table *t,
 	return 0;
 }
 
+static int dev_zoned_model_differs(struct dm_target *ti, struct dm_dev *dev,
+				   sector_t start, sector_t len, void *data)
+{
+	return bdev_zoned_model(dev->bdev) != *(enum blk_zoned_model *)data;
+}
+
+static int dev_zone_size_differs(struct dm_target *ti, struct dm_dev *dev,
+				 sector_t start, sector_t len, void *data)
+{
+	return bdev_is_zoned(dev->bdev) &&
+	       bdev_zone_sectors(dev->bdev) != *(unsigned int *)data;
+}
+
+/*
+ * A zoned table exposes the zone model of its devices: targets that may sit
+ * on host-managed devices need every device to have that model, other
+ * targets cannot be part of a host-managed table at all.
+ */
+static int validate_zoned_model(struct dm_table *t,
+				enum blk_zoned_model model,
+				unsigned int zone_sectors)
+{
+	unsigned int i;
+
+	if (model == BLK_ZONED_NONE)
+		return 0;
+	for (i = 0; i < t->num_targets; i++) {
+		struct dm_target *ti = &t->targets[i];
+		bool bad;
+
+		if (dm_target_supports_zoned_hm(ti->type))
+			bad = !ti->type->iterate_devices ||
+			      ti->type->iterate_devices(ti,
+							dev_zoned_model_differs,
+							&model);
+		else if (dm_target_supports_mixed_zoned_model(ti->type))
+			bad = false;
+		else
+			bad = model == BLK_ZONED_HM;
+		if (bad) {
+			DMERR("%s: zoned model is not consistent across all devices",
+			      dm_device_name(t->md));
+			return -EINVAL;
+		}
+	}
+	if (!zone_sectors || !is_power_of_2(zone_sectors))
+		return -EINVAL;
+	for (i = 0; i < t->num_targets; i++) {
+		struct dm_target *ti = &t->targets[i];
+
+		if (ti->type->iterate_devices &&
+		    ti->type->iterate_devices(ti, dev_zone_size_differs,
+					      &zone_sectors)) {
+			DMERR("%s: zone sectors is not consistent across all zoned devices",
+			      dm_device_name(t->md));
+			return -EINVAL;
+		}
+	}
+	/* Zone append is passed through; emulating it is not implemented. */
+	for (i = 0; i < t->num_targets; i++) {
+		if (t->targets[i].emulate_zone_append) {
+			DMERR("%s: %s needs zone append emulation, which is not supported",
+			      dm_device_name(t->md), t->targets[i].type->name);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
 int dm_calculate_queue_limits(struct dm_table *t, struct queue_limits *limits)
 {
+	enum blk_zoned_model model = BLK_ZONED_NONE;
+	unsigned int zone_sectors = 0;
 	struct queue_limits ti_limits;
 	unsigned int i;
 
@@ -760,6 +848,11 @@ int dm_calculate_queue_limits(struct dm_table *t, struct queue_limits *limits)
 		if (ti->type->iterate_devices) {
 			ti->type->iterate_devices(ti, stack_device_limits,
 						  &ti_limits);
+		}
+		/* The devices' own model, before io_hints may hide it. */
+		if (model == BLK_ZONED_NONE && ti_limits.zoned != BLK_ZONED_NONE) {
+			model = ti_limits.zoned;
+			zone_sectors = ti_limits.chunk_sectors;
 		}
 		if (ti->type->io_hints)
 			ti->type->io_hints(ti, &ti_limits);
@@ -776,8 +869,12 @@ int dm_calculate_queue_limits(struct dm_table *t, struct queue_limits *limits)
 			       (unsigned long long)ti->len);
 	}
 
-	/* Zoned lower devices are not supported by this core. */
-	limits->zoned = BLK_ZONED_NONE;
+	if (limits->zoned != BLK_ZONED_NONE) {
+		model = limits->zoned;
+		zone_sectors = limits->chunk_sectors;
+	}
+	if (validate_zoned_model(t, model, zone_sectors))
+		return -EINVAL;
 
 	return validate_hardware_logical_block_alignment(t, limits);
 }
@@ -1007,6 +1104,9 @@ int dm_table_set_restrictions(struct dm_table *t, struct request_queue *q,
 
 	blk_queue_flag_clear(QUEUE_FLAG_DAX, q);
 	disk_update_readahead(t->md->disk);
+	/* Capacity is already set: the zone count follows from it. */
+	t->md->disk->nr_zones = blk_queue_is_zoned(q) ?
+		bdev_nr_zones(t->md->disk->part0) : 0;
 	return 0;
 }
 

@@ -415,12 +415,21 @@ out:
 
 static void dm_submit_bio(struct bio *bio);
 
+#ifdef CONFIG_BLK_DEV_ZONED
+static int dm_blk_report_zones(struct gendisk *disk, sector_t sector,
+			       unsigned int nr_zones, report_zones_cb cb,
+			       void *data);
+#else
+#define dm_blk_report_zones NULL
+#endif
+
 static const struct block_device_operations dm_blk_dops = {
 	.submit_bio = dm_submit_bio,
 	.open = dm_blk_open,
 	.release = dm_blk_close,
 	.ioctl = dm_blk_ioctl,
 	.getgeo = dm_blk_getgeo,
+	.report_zones = dm_blk_report_zones,
 	.owner = THIS_MODULE,
 };
 
@@ -581,6 +590,14 @@ static void clone_endio(struct bio *clone)
 		}
 	}
 
+	/*
+	 * A zone append lands wherever the zone's write pointer was: report
+	 * the same offset into the zone the caller addressed.
+	 */
+	if (unlikely(bio_op(clone) == REQ_OP_ZONE_APPEND) && !error)
+		io->orig_bio->bi_iter.bi_sector += clone->bi_iter.bi_sector &
+			(bdev_zone_sectors(io->md->disk->part0) - 1);
+
 	bio_put(clone);
 	dm_io_dec_pending(io, error);
 }
@@ -593,7 +610,7 @@ static struct bio *alloc_tio(struct dm_io *io, struct dm_table *map,
 	struct dm_target_io *tio;
 	struct bio *clone;
 
-	if (!len) {
+	if (!len && (orig->bi_opf & REQ_PREFLUSH)) {
 		/* Empty flush: a fresh bio without payload. */
 		clone = bio_alloc_bioset(orig->bi_bdev, 0,
 					 REQ_OP_WRITE | REQ_PREFLUSH | REQ_SYNC,
@@ -845,13 +862,88 @@ void dm_mq_kick_requeue_list(struct mapped_device *md)
 EXPORT_SYMBOL(dm_mq_kick_requeue_list);
 
 #ifdef CONFIG_BLK_DEV_ZONED
+/*
+ * Translates one zone of a target's device into the mapped device's sector
+ * space and hands it to the caller's callback. Zones past the end of the
+ * target are skipped: the next target reports them.
+ */
+static int remap_reported_zone(struct blk_zone *zone, unsigned int idx,
+			       void *data)
+{
+	struct dm_report_zones_args *args = data;
+	struct dm_target *ti = args->tgt;
+	sector_t shift = ti->begin - args->start;
+
+	if (zone->start >= args->start + ti->len)
+		return 0;
+
+	zone->start += shift;
+	if (zone->type != BLK_ZONE_TYPE_CONVENTIONAL) {
+		/* Drivers leave wp undefined for full and empty zones. */
+		switch (zone->cond) {
+		case BLK_ZONE_COND_FULL:
+			zone->wp = zone->start + zone->len;
+			break;
+		case BLK_ZONE_COND_EMPTY:
+			zone->wp = zone->start;
+			break;
+		default:
+			zone->wp += shift;
+			break;
+		}
+	}
+	args->next_sector = zone->start + zone->len;
+	return args->orig_cb(zone, args->zone_idx++, args->orig_data);
+}
+
 int dm_report_zones(struct block_device *bdev, sector_t start, sector_t sector,
 		    struct dm_report_zones_args *args, unsigned int nr_zones)
 {
-	/* Zoned tables are rejected at load, so nothing can call this. */
-	return -EOPNOTSUPP;
+	args->start = start;
+	return blkdev_report_zones(bdev, sector, nr_zones, remap_reported_zone,
+				   args);
 }
 EXPORT_SYMBOL_GPL(dm_report_zones);
+
+static int dm_blk_report_zones(struct gendisk *disk, sector_t sector,
+			       unsigned int nr_zones, report_zones_cb cb,
+			       void *data)
+{
+	struct mapped_device *md = disk->private_data;
+	struct dm_report_zones_args args = {
+		.next_sector = sector,
+		.orig_data = data,
+		.orig_cb = cb,
+	};
+	struct dm_table *map;
+	int srcu_idx, r = 0;
+
+	if (dm_suspended_md(md))
+		return -EAGAIN;
+	map = dm_get_live_table(md, &srcu_idx);
+	if (!map) {
+		r = -EIO;
+		goto out;
+	}
+	while (args.zone_idx < nr_zones &&
+	       args.next_sector < get_capacity(disk)) {
+		struct dm_target *ti = dm_table_find_target(map,
+							    args.next_sector);
+
+		if (WARN_ON_ONCE(!ti || !ti->type->report_zones)) {
+			r = -EIO;
+			goto out;
+		}
+		args.tgt = ti;
+		r = ti->type->report_zones(ti, &args, nr_zones - args.zone_idx);
+		if (r < 0)
+			goto out;
+	}
+	r = args.zone_idx;
+out:
+	dm_put_live_table(md, srcu_idx);
+	return r;
+}
 #endif
 
 /* ------------------------------------------------------------------ */
