@@ -3,7 +3,8 @@
  * Unit and randomized model tests of the persistent-data library, built in
  * userspace.  Usage: pdata-test [-s seed] [-o image] [test...]
  * With -o, the thin model test leaves its final metadata image there for
- * thin_check / thin_dump.
+ * thin_check / thin_dump.  pdata-test -i in -o out instead opens thin
+ * metadata written by the stock tools, changes it and writes it back.
  */
 #include <unistd.h>
 #include "thinlike.h"
@@ -711,6 +712,72 @@ static void t_corrupt(void)
 	pd_shim_bdev_destroy(bdev);
 }
 
+/* ---- metadata written by the stock tools: read, change, write back ---- */
+
+static int count_mapping(void *ctx, const u64 *keys, const void *value)
+{
+	(*(u64 *)ctx)++;
+	return 0;
+}
+
+static int interop(const char *in, const char *out)
+{
+	struct block_device *bdev;
+	struct tl_meta m;
+	u64 n = 0, hi, b, i, expect[][3] = {
+		{ 1, 0, 0 }, { 1, 599, 599 }, { 1, 1000, 700 },
+		{ 1, 1001, 17000 }, { 2, 9, 9 }, { 7, 2, 2 },
+	};
+	long size;
+	FILE *f;
+	int r;
+
+	f = fopen(in, "rb");
+	if (!f || fseek(f, 0, SEEK_END) || (size = ftell(f)) < 4096)
+		return 1;
+	rewind(f);
+	bdev = pd_shim_bdev_create(size / 4096);
+	if (fread(bdev->mem, 4096, size / 4096, f) != (size_t)size / 4096)
+		return 1;
+	fclose(f);
+	r = tl_open(&m, bdev);
+	if (r)
+		return r;
+	r = dm_pd_btree_walk(&m.info, m.mapping_root, count_mapping, &n);
+	printf("interop: %llu mappings, time %u, transaction %llu\n",
+	       (unsigned long long)n, m.time, (unsigned long long)m.trans_id);
+	for (i = 0; !r && i < ARRAY_SIZE(expect); i++) {
+		r = tl_lookup(&m, expect[i][0], expect[i][1], &b);
+		if (!r && b != expect[i][2])
+			r = -EILSEQ;
+	}
+	/* New device, new mappings, a snapshot, removals: then commit. */
+	if (!r)
+		r = dm_pd_btree_find_highest_key(&m.tl_info, m.mapping_root, &hi);
+	if (!r)
+		r = tl_create_thin(&m, hi + 1);
+	for (i = 0; !r && i < 300; i++)
+		r = tl_map(&m, hi + 1, i * 5, &b);
+	if (!r)
+		r = tl_snapshot(&m, 1, hi + 2);
+	for (i = 0; !r && i < 50; i++)
+		r = tl_map(&m, 1, i, &b);
+	if (!r)
+		r = tl_unmap_range(&m, 2, 0, 5);
+	if (!r)
+		r = tl_commit(&m);
+	tl_close(&m);
+	if (r)
+		return r;
+	f = fopen(out, "wb");
+	if (!f || fwrite(bdev->mem, 4096, bdev->nr_blocks, f) != bdev->nr_blocks)
+		return 1;
+	fclose(f);
+	pd_shim_bdev_destroy(bdev);
+	printf("interop: PASS\n");
+	return 0;
+}
+
 struct test {
 	const char *name;
 	void (*fn)(void);
@@ -735,14 +802,20 @@ int main(int argc, char **argv)
 	unsigned int i;
 	int opt, ran = 0;
 
-	while ((opt = getopt(argc, argv, "s:o:")) != -1) {
+	const char *in = NULL;
+
+	while ((opt = getopt(argc, argv, "s:o:i:")) != -1) {
 		if (opt == 's')
 			seed = strtoull(optarg, NULL, 0);
 		else if (opt == 'o')
 			image_path = optarg;
+		else if (opt == 'i')
+			in = optarg;
 		else
 			return 2;
 	}
+	if (in)
+		return image_path ? !!interop(in, image_path) : 2;
 	printf("pdata-test: seed %llu\n", (unsigned long long)seed);
 	for (i = 0; i < ARRAY_SIZE(tests); i++) {
 		int before = failures, j;

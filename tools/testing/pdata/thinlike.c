@@ -669,8 +669,8 @@ int tl_verify(struct tl_meta *m, bool verbose)
 	memcpy(&droot, sb->data_sm_root, sizeof(droot));
 	v.nr_blocks = le64_to_cpu(mroot.nr_blocks);
 	v.nr_data = le64_to_cpu(droot.nr_blocks);
-	v.exp = kvzalloc(v.nr_blocks * sizeof(u32), GFP_KERNEL);
-	v.dexp = kvzalloc(v.nr_data * sizeof(u32) + 1, GFP_KERNEL);
+	v.exp = kvcalloc(v.nr_blocks, sizeof(u32), GFP_KERNEL);
+	v.dexp = kvcalloc(v.nr_data + 1, sizeof(u32), GFP_KERNEL);
 	mi = kvzalloc(sizeof(*mi), GFP_KERNEL);
 	if (!v.exp || !v.dexp || !mi) {
 		VERR(&v, "out of memory\n");
@@ -760,7 +760,7 @@ int tl_verify(struct tl_meta *m, bool verbose)
 		VERR(&v, "data nr_allocated wrong\n");
 	nr_bitmaps = DIV_ROUND_UP(v.nr_data, PD_ENTRIES_PER_BITMAP);
 	dc.n = nr_bitmaps;
-	dc.ie = kvzalloc(sizeof(*dc.ie) * (nr_bitmaps + 1), GFP_KERNEL);
+	dc.ie = kvcalloc(nr_bitmaps + 1, sizeof(*dc.ie), GFP_KERNEL);
 	if (!dc.ie) {
 		VERR(&v, "out of memory\n");
 		goto out;

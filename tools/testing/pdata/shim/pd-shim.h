@@ -80,6 +80,7 @@ void *pd_shim_alloc(size_t size, bool zero);
 #define kzalloc(s, g) pd_shim_alloc(s, true)
 #define kvzalloc(s, g) pd_shim_alloc(s, true)
 #define kcalloc(n, s, g) pd_shim_alloc((size_t)(n) * (s), true)
+#define kvcalloc(n, s, g) pd_shim_alloc((size_t)(n) * (s), true)
 #define kfree(p) free(p)
 #define kvfree(p) free(p)
 
