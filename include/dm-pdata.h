@@ -200,6 +200,12 @@ int dm_pd_tm_create_with_sm(struct dm_pd_bm *bm, u64 sb_location,
 int dm_pd_tm_open_with_sm(struct dm_pd_bm *bm, u64 sb_location,
 			  const void *sm_root, size_t root_len,
 			  struct dm_pd_tm **tm, struct dm_pd_sm **sm);
+/*
+ * A read-only view of tm whose reads never wait for I/O: a block that is
+ * not cached (or is write-locked) gives -EWOULDBLOCK.  Free it with
+ * dm_pd_tm_destroy() before the tm it came from.
+ */
+struct dm_pd_tm *dm_pd_tm_create_non_blocking_clone(struct dm_pd_tm *real);
 /* Frees the tm (not its space map or block manager). */
 void dm_pd_tm_destroy(struct dm_pd_tm *tm);
 /* Commit the metadata space map and write and flush every dirty block. */

@@ -17,6 +17,7 @@ struct pd_shadow {
 struct dm_pd_tm {
 	struct dm_pd_bm *bm;
 	struct dm_pd_sm *sm;
+	struct dm_pd_tm *real;	/* set in a non-blocking clone */
 	struct pd_shadow *buckets[PD_SHADOW_BUCKETS];
 };
 
@@ -81,6 +82,19 @@ void dm_pd_tm_destroy(struct dm_pd_tm *tm)
 	kfree(tm);
 }
 EXPORT_SYMBOL_GPL(dm_pd_tm_destroy);
+
+struct dm_pd_tm *dm_pd_tm_create_non_blocking_clone(struct dm_pd_tm *real)
+{
+	struct dm_pd_tm *tm = kzalloc(sizeof(*tm), GFP_KERNEL);
+
+	if (tm) {
+		tm->bm = real->bm;
+		tm->sm = real->sm;
+		tm->real = real;
+	}
+	return tm;
+}
+EXPORT_SYMBOL_GPL(dm_pd_tm_create_non_blocking_clone);
 
 int dm_pd_tm_create_with_sm(struct dm_pd_bm *bm, u64 sb_location,
 			    struct dm_pd_tm **tmp, struct dm_pd_sm **smp)
@@ -161,6 +175,8 @@ int dm_pd_tm_new_block(struct dm_pd_tm *tm, const struct dm_pd_validator *v,
 	u64 b;
 	int r;
 
+	if (tm->real)
+		return -EWOULDBLOCK;
 	if (dm_pd_bm_is_read_only(tm->bm))
 		return -EPERM;
 	r = dm_pd_sm_new_block(tm->sm, &b);
@@ -188,6 +204,8 @@ int dm_pd_tm_shadow_block(struct dm_pd_tm *tm, u64 orig,
 	u64 b;
 	int r;
 
+	if (tm->real)
+		return -EWOULDBLOCK;
 	if (dm_pd_bm_is_read_only(tm->bm))
 		return -EPERM;
 	r = dm_pd_sm_count_is_more_than_one(tm->sm, orig, inc_children);
@@ -224,6 +242,8 @@ int dm_pd_tm_read_lock(struct dm_pd_tm *tm, u64 b,
 		       const struct dm_pd_validator *v,
 		       struct dm_pd_block **blk)
 {
+	if (tm->real)
+		return dm_pd_bm_read_try_lock(tm->bm, b, v, blk);
 	return dm_pd_bm_read_lock(tm->bm, b, v, blk);
 }
 EXPORT_SYMBOL_GPL(dm_pd_tm_read_lock);
@@ -236,12 +256,16 @@ EXPORT_SYMBOL_GPL(dm_pd_tm_unlock);
 
 int dm_pd_tm_inc(struct dm_pd_tm *tm, u64 b)
 {
+	if (tm->real)
+		return -EWOULDBLOCK;
 	return dm_pd_sm_inc(tm->sm, b);
 }
 EXPORT_SYMBOL_GPL(dm_pd_tm_inc);
 
 int dm_pd_tm_dec(struct dm_pd_tm *tm, u64 b)
 {
+	if (tm->real)
+		return -EWOULDBLOCK;
 	return dm_pd_sm_dec(tm->sm, b);
 }
 EXPORT_SYMBOL_GPL(dm_pd_tm_dec);

@@ -778,6 +778,41 @@ static int interop(const char *in, const char *out)
 	return 0;
 }
 
+/* Lookups through a non-blocking clone use only what is cached. */
+static void t_nonblocking(void)
+{
+	struct block_device *bdev = pd_shim_bdev_create(2048);
+	struct dm_pd_btree_info nb;
+	struct dm_pd_tm *clone;
+	u64 keys[2] = { 1, 7 }, b;
+	struct tl_meta m;
+	__le64 v;
+
+	CHECK_R(tl_format(&m, bdev, 1000));
+	CHECK_R(tl_create_thin(&m, 1));
+	CHECK_R(tl_map(&m, 1, 7, &b));
+	CHECK_R(tl_commit(&m));
+	tl_close(&m);
+	pd_shim_evict = false;
+	CHECK_R(tl_open(&m, bdev));
+	clone = dm_pd_tm_create_non_blocking_clone(m.tm);
+	CHECK(clone);
+	nb = m.info;
+	nb.tm = clone;
+	/* Nothing cached after the open: the clone must not read. */
+	CHECK(dm_pd_btree_lookup(&nb, m.mapping_root, keys, &v) ==
+	      -EWOULDBLOCK);
+	CHECK_R(dm_pd_btree_lookup(&m.info, m.mapping_root, keys, &v));
+	CHECK_R(dm_pd_btree_lookup(&nb, m.mapping_root, keys, &v));
+	CHECK(le64_to_cpu(v) >> 24 == b);
+	CHECK(dm_pd_btree_insert(&nb, m.mapping_root, keys, &v, &b) ==
+	      -EWOULDBLOCK);
+	dm_pd_tm_destroy(clone);
+	tl_close(&m);
+	pd_shim_evict = true;
+	pd_shim_bdev_destroy(bdev);
+}
+
 struct test {
 	const char *name;
 	void (*fn)(void);
@@ -794,6 +829,7 @@ static const struct test tests[] = {
 	{ "array", t_array },
 	{ "bitset", t_bitset },
 	{ "corrupt", t_corrupt },
+	{ "nonblocking", t_nonblocking },
 };
 
 int main(int argc, char **argv)
