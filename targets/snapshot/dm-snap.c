@@ -1022,7 +1022,8 @@ static int snapshot_map(struct dm_target *ti, struct bio *bio)
 			   READ_ONCE(cow_threshold));
 again:
 	mutex_lock(&s->lock);
-	if (!s->valid) {
+	/* After an overflow no write is accepted, even into copied chunks. */
+	if (!s->valid || (s->overflowed && bio_data_dir(bio) == WRITE)) {
 		r = DM_MAPIO_KILL;
 		goto out_unlock;
 	}
