@@ -1665,6 +1665,8 @@ static int crypt_attach_tags(struct crypt_io *io, struct bio *clone)
 	if (IS_ERR(bip))
 		return PTR_ERR(bip);
 	len = cc->on_disk_tag_size * (bio_sectors(clone) >> cc->sector_shift);
+	/* 6.1's bio_integrity_add_page() leaves the payload size to us */
+	bip->bip_iter.bi_size = len;
 	bip->bip_iter.bi_sector = cc->start + io->sector;
 	if (bio_integrity_add_page(clone, virt_to_page(io->tags), len,
 				   offset_in_page(io->tags)) != len)
@@ -1735,11 +1737,10 @@ static void crypt_read_done(struct bio *clone)
 		return;
 	}
 	/*
-	 * Inline only where we may sleep (request and page pools); completions
-	 * in interrupt context go to the workqueue.
+	 * Inline only where we may sleep (request pool, async crypto);
+	 * completions in atomic context go to the workqueue.
 	 */
-	if (test_bit(CRYPT_NO_READ_WQ, &cc->flags) && !in_interrupt() &&
-	    !irqs_disabled()) {
+	if (test_bit(CRYPT_NO_READ_WQ, &cc->flags) && preemptible()) {
 		crypt_read_convert(io);
 		return;
 	}

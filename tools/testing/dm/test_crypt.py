@@ -634,3 +634,15 @@ def test_suspend_resume_keeps_key(dev):
     assert info("cr")["suspended"] == "Active"
     remove("cr")
     assert back == P512
+
+
+@pytest.mark.parametrize("opts", ["", "no_read_workqueue no_write_workqueue",
+                                  "sector_size:4096"])
+def test_fio_verify_concurrent(dev, opts):
+    # many bios in flight at once: request/page pools and completion order
+    mk(dev, "aes-xts-plain64", KEY64, opts=opts)
+    run("fio", "--name=v", "--filename=/dev/mapper/cr", "--direct=1", "--ioengine=libaio",
+        "--rw=randwrite", "--bsrange=4k-256k", "--iodepth=16", "--numjobs=1",
+        "--size=3m", "--verify=crc32c", "--verify_fatal=1", "--do_verify=1",
+        "--randrepeat=1", "--output=/dev/null")
+    remove("cr")
