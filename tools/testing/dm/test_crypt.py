@@ -646,3 +646,22 @@ def test_fio_verify_concurrent(dev, opts):
         "--size=3m", "--verify=crc32c", "--verify_fatal=1", "--do_verify=1",
         "--randrepeat=1", "--output=/dev/null")
     remove("cr")
+
+
+def test_keyring_encrypted_key(dev):
+    # an encrypted key sealed by a user master key; its plaintext is random
+    kmk = _add_key("user", "dmtest-kmk", bytes(range(32)))
+    enc = _add_key("encrypted", "dmtest:enc", b"new default user:dmtest-kmk 64")
+    data = pattern("encrypted-key", 65536)
+    try:
+        mk(dev, "aes-xts-plain64", ":64:encrypted:dmtest:enc")
+        line = table("cr", "--showkeys")
+        write_at("/dev/mapper/cr", 0, data)
+        back = read_at("/dev/mapper/cr", 0, len(data))
+        raw = read_at(dev, 0, len(data))
+        remove("cr")
+    finally:
+        _unlink_key(enc)
+        _unlink_key(kmk)
+    assert line.split()[4] == ":64:encrypted:dmtest:enc"
+    assert back == data and raw != data
