@@ -15,6 +15,10 @@
 #include <linux/rslib.h>
 #include "verity.h"
 
+/* FEC messages carry their own prefix, as in the stock module. */
+#undef DM_MSG_PREFIX
+#define DM_MSG_PREFIX "verity-fec"
+
 #define FEC_RSM		255
 #define FEC_MIN_RSN	231	/* at most 24 roots */
 #define FEC_MAX_RSN	253	/* at least 2 roots */
@@ -387,13 +391,15 @@ int verity_fec_decode(struct dm_verity *v, enum verity_block_type type,
 			continue;
 		memcpy(out, fixed_block, bs);
 		DMWARN_LIMIT("%s: FEC %llu: corrected %d errors", v->data_dev->name,
-			     (unsigned long long)vb, fixed);
+			     (unsigned long long)round << v->data_block_bits, fixed);
 		r = 0;
 		break;
 	}
+	/* Named by the group's first codeword, as the stock module does. */
 	if (r)
-		DMERR_LIMIT("%s: FEC %llu: failed to correct", v->data_dev->name,
-			    (unsigned long long)vb);
+		DMERR_LIMIT("%s: FEC %llu: failed to correct (%d erasures)",
+			    v->data_dev->name,
+			    (unsigned long long)round << v->data_block_bits, neras);
 unlock:
 	mutex_unlock(&f->lock);
 	kfree(fixed_block);

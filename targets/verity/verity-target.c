@@ -132,7 +132,7 @@ int verity_handle_err(struct dm_verity *v, enum verity_block_type type,
 {
 	struct mapped_device *md = dm_table_get_md(v->ti->table);
 	char env[64];
-	char *envp[] = { env, NULL };
+	char *envp[2];
 
 	v->hash_failed = true;
 	if (v->corrupted_errs < VERITY_MAX_CORRUPTED) {
@@ -142,6 +142,8 @@ int verity_handle_err(struct dm_verity *v, enum verity_block_type type,
 		if (v->corrupted_errs == VERITY_MAX_CORRUPTED)
 			DMERR("%s: reached maximum errors", v->data_dev->name);
 		snprintf(env, sizeof(env), "DM_VERITY_ERR_BLOCK_NR=%d,%llu", type, block);
+		envp[0] = env;
+		envp[1] = NULL;
 		kobject_uevent_env(&disk_to_dev(dm_disk(md))->kobj, KOBJ_CHANGE, envp);
 	}
 

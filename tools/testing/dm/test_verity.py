@@ -341,10 +341,18 @@ def test_fec_uncorrectable_gives_eio(devs):
     for i, b in enumerate((12, 17, 22)):
         write_at(devs[0], b * 4096, pattern(f"other{i}", 4096))
     opts, _ = fec_opts(devs)
+    klog = KernelLog()
     vy = create("vy", vtable(devs[0], devs[1], root, opts=opts), "--readonly")
     assert io_errno(vy, 12 * 4096, 4096) == 5
     assert io_errno(vy, 0, 4096) == 0
     assert status("vy").endswith(" C")
+    lines = klog.read()
+    klog.close()
+    # Group 2 of 5: named by its first codeword, byte 2 * 4096.
+    assert any(f"verity-fec: {devno(devs[0])}: FEC 8192: failed to correct" in l
+               for l in lines), lines
+    assert any(f"verity: {devno(devs[0])}: data block 12 is corrupted" in l
+               for l in lines), lines
     vremove()
 
 
