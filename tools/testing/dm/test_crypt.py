@@ -256,6 +256,8 @@ N = 0x1234567  # a sector number with more than 16 bits, through iv_offset
 
 @pytest.mark.parametrize("cipher,ivf", [
     ("aes-cbc-plain", iv_plain),
+    ("aes", iv_plain),                  # historic: cbc with plain IVs
+    ("aes-plain", iv_plain),
     ("aes-cbc-plain64", iv_plain64),
     ("aes-cbc-plain64be", iv_plain64be),
     ("aes-cbc-null", lambda n: bytes(16)),
