@@ -98,6 +98,8 @@ static int count_cb(void *ctx, const u64 *keys, const void *value)
 	return ++*(u64 *)ctx > 100000;
 }
 
+static u64 nr_opened, nr_committed, nr_write_errors;
+
 static void exercise(struct block_device *bdev)
 {
 	struct tl_meta m;
@@ -107,6 +109,7 @@ static void exercise(struct block_device *bdev)
 
 	if (tl_open(&m, bdev))
 		return;
+	nr_opened++;
 	dm_pd_btree_walk(&m.info, m.mapping_root, count_cb, &n);
 	dm_pd_btree_walk(&m.details_info, m.details_root, count_cb, &n);
 	for (d = 0; d < 4; d++) {
@@ -125,15 +128,15 @@ static void exercise(struct block_device *bdev)
 	for (d = 0; d < 20; d++) {
 		u64 dev = rnd_below(4), vb = rnd_below(3000);
 
-		if (rnd_below(3))
-			tl_map(&m, dev, vb, &b);
-		else
-			tl_unmap(&m, dev, vb);
+		int r = rnd_below(3) ? tl_map(&m, dev, vb, &b) :
+				       tl_unmap(&m, dev, vb);
+
+		nr_write_errors += r && r != -ENODATA;
 	}
 	if (rnd_below(4) == 0)
 		tl_delete(&m, rnd_below(4));
 	if (rnd_below(2) == 0)
-		tl_commit(&m);
+		nr_committed += !tl_commit(&m);
 	tl_close(&m);
 }
 
@@ -211,9 +214,11 @@ int main(int argc, char **argv)
 		}
 		exercise(work);
 	}
-	printf("pdata-fuzz: %llu iterations from seed %llu, %llu blocks in use\n",
+	printf("pdata-fuzz: %llu cases from seed %llu (%llu blocks in use): %llu opened, %llu committed, %llu failed writes\n",
 	       (unsigned long long)iters, (unsigned long long)seed,
-	       (unsigned long long)nr_used);
+	       (unsigned long long)nr_used, (unsigned long long)nr_opened,
+	       (unsigned long long)nr_committed,
+	       (unsigned long long)nr_write_errors);
 	free(work->written);
 	work->written = NULL;
 	pd_shim_bdev_destroy(work);
