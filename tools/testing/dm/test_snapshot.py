@@ -358,6 +358,25 @@ def test_discard_zeroes_cow(loopdev):
     assert read_at(origin, 0, 1 * MB) == old
 
 
+def test_discard_passdown_origin(loopdev):
+    """With discard_passdown_origin a discard also reaches the origin,
+    without copying the chunk to the COW first."""
+    origin, cow = loopdev(16), loopdev(16)
+    old = fill(origin, "pass-old", 0, 1 * MB)
+    n = make_snap(origin, cow, chunk=16,
+                  extra=" 2 discard_zeroes_cow discard_passdown_origin")
+    try:
+        assert table(SNAP).endswith(" P 16 2 discard_zeroes_cow discard_passdown_origin")
+        sh(f"blkdiscard -o 65536 -l 65536 {SNAP_DEV}")
+        snap = read_at(SNAP_DEV, 0, 1 * MB)
+        assert status(SNAP) == f"0 {n} snapshot 32/{n} 32"
+    finally:
+        drop_snap()
+    want = old[:65536] + bytes(65536) + old[131072:]
+    assert snap == want
+    assert read_at(origin, 0, 1 * MB) == want
+
+
 @pytest.mark.parametrize("args,why", [
     ("{o} {c} P", "too few arguments"),
     ("{o} {c} X 16", "unknown store type"),
