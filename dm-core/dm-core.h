@@ -227,6 +227,11 @@ void dm_stripe_exit(void);
 int dm_interface_init(void);
 void dm_interface_exit(void);
 int dm_copy_name_and_uuid(struct mapped_device *md, char *name, char *uuid);
+int dm_ioctl_kernel(unsigned int cmd, struct dm_ioctl *param);
+
+/* dm-init.c */
+int dm_init_devices(void);
+void dm_init_devices_exit(void);
 
 /* dm-sysfs.c */
 int dm_sysfs_init(struct mapped_device *md);

@@ -407,7 +407,7 @@ int dm_io(struct dm_io_request *io_req, unsigned int num_regions,
 }
 EXPORT_SYMBOL(dm_io);
 
-int __init dm_io_init(void)
+int dm_io_init(void)
 {
 	io_cache = KMEM_CACHE(io, 0);
 	return io_cache ? 0 : -ENOMEM;

@@ -1601,6 +1601,29 @@ out:
 	return r;
 }
 
+/*
+ * dm-init's way in: one command on a kernel buffer (data_size is its
+ * size), checked and run as the ioctl would run it.
+ */
+int dm_ioctl_kernel(unsigned int cmd, struct dm_ioctl *param)
+{
+	size_t size = param->data_size;
+	int ioctl_flags, r;
+	ioctl_fn fn;
+
+	fn = lookup_ioctl(cmd, &ioctl_flags);
+	if (!fn || size < sizeof(*param))
+		return -EINVAL;
+	r = validate_params(cmd, param);
+	if (r)
+		return r;
+	param->data_size = offsetof(struct dm_ioctl, data);
+	r = fn(NULL, param, size);
+	if (!r && (ioctl_flags & IOCTL_FLAGS_ISSUE_GLOBAL_EVENT))
+		dm_issue_global_event();
+	return r;
+}
+
 static long dm_ctl_ioctl(struct file *file, unsigned int command,
 			 unsigned long u)
 {
@@ -1667,7 +1690,7 @@ static struct miscdevice dm_misc = {
 	.fops = &dm_ctl_fops,
 };
 
-int __init dm_interface_init(void)
+int dm_interface_init(void)
 {
 	int r;
 

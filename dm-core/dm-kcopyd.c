@@ -803,7 +803,7 @@ void dm_kcopyd_client_flush(struct dm_kcopyd_client *kc)
 }
 EXPORT_SYMBOL(dm_kcopyd_client_flush);
 
-int __init dm_kcopyd_init(void)
+int dm_kcopyd_init(void)
 {
 	/* A master job carries its chunk slots right behind it. */
 	job_cache = kmem_cache_create("kcopyd_job",

@@ -146,7 +146,7 @@ static struct target_type linear_target = {
 	.iterate_devices = linear_iterate_devices,
 };
 
-int __init dm_linear_init(void)
+int dm_linear_init(void)
 {
 	return dm_register_target(&linear_target);
 }

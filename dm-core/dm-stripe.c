@@ -338,7 +338,7 @@ static struct target_type stripe_target = {
 	.io_hints = stripe_io_hints,
 };
 
-int __init dm_stripe_init(void)
+int dm_stripe_init(void)
 {
 	return dm_register_target(&stripe_target);
 }

@@ -1723,57 +1723,44 @@ unsigned int dm_get_major(void)
 	return dm_major;
 }
 
+/* dm-mod's parts, brought up in this order and taken down in reverse. */
+static const struct {
+	int (*init)(void);
+	void (*exit)(void);
+} dm_parts[] = {
+	{ dm_core_init, dm_core_exit },
+	{ dm_target_init, dm_target_exit },
+	{ dm_linear_init, dm_linear_exit },
+	{ dm_stripe_init, dm_stripe_exit },
+	{ dm_io_init, dm_io_exit },
+	{ dm_kcopyd_init, dm_kcopyd_exit },
+	{ dm_interface_init, dm_interface_exit },
+	{ dm_init_devices, dm_init_devices_exit },
+};
+
 static int __init dm_init(void)
 {
+	unsigned int i;
 	int r;
 
-	r = dm_core_init();
-	if (r)
-		return r;
-	r = dm_target_init();
-	if (r)
-		goto out_core;
-	r = dm_linear_init();
-	if (r)
-		goto out_target;
-	r = dm_stripe_init();
-	if (r)
-		goto out_linear;
-	r = dm_io_init();
-	if (r)
-		goto out_stripe;
-	r = dm_kcopyd_init();
-	if (r)
-		goto out_io;
-	r = dm_interface_init();
-	if (r)
-		goto out_kcopyd;
+	for (i = 0; i < ARRAY_SIZE(dm_parts); i++) {
+		r = dm_parts[i].init();
+		if (r)
+			goto undo;
+	}
 	return 0;
-
-out_kcopyd:
-	dm_kcopyd_exit();
-out_io:
-	dm_io_exit();
-out_stripe:
-	dm_stripe_exit();
-out_linear:
-	dm_linear_exit();
-out_target:
-	dm_target_exit();
-out_core:
-	dm_core_exit();
+undo:
+	while (i--)
+		dm_parts[i].exit();
 	return r;
 }
 
 static void __exit dm_exit(void)
 {
-	dm_interface_exit();
-	dm_kcopyd_exit();
-	dm_io_exit();
-	dm_stripe_exit();
-	dm_linear_exit();
-	dm_target_exit();
-	dm_core_exit();
+	unsigned int i = ARRAY_SIZE(dm_parts);
+
+	while (i--)
+		dm_parts[i].exit();
 }
 
 module_init(dm_init);
