@@ -102,7 +102,7 @@ static unsigned long allocated_vmalloc_bytes;
 static unsigned long current_allocated_bytes;
 
 module_param_named(max_cache_size_bytes, max_cache_size_bytes, ulong, 0644);
-MODULE_PARM_DESC(max_cache_size_bytes, "Size of metadata cache");
+MODULE_PARM_DESC(max_cache_size_bytes, "Size of metadata cache (0: 2% of RAM)");
 module_param_named(max_age_seconds, max_age_seconds, uint, 0644);
 MODULE_PARM_DESC(max_age_seconds, "Max age of a buffer in seconds");
 module_param_named(retain_bytes, retain_bytes, ulong, 0644);
@@ -153,8 +153,11 @@ static unsigned long buffer_limit(struct dm_bufio_client *c)
 	unsigned long total = READ_ONCE(max_cache_size_bytes);
 	unsigned long share;
 
-	if (!total)
+	/* 0 selects the default, and the parameter then shows what is used. */
+	if (!total) {
+		cmpxchg(&max_cache_size_bytes, 0, default_cache_size);
 		total = default_cache_size;
+	}
 	share = total / max(READ_ONCE(n_clients), 1U) / c->block_size;
 	return max_t(unsigned long, share, c->minimum_buffers);
 }
@@ -1099,6 +1102,8 @@ static int __init dm_bufio_init(void)
 	u64 mem = (u64)(totalram_pages() - totalhigh_pages()) * BUFIO_MEMORY_PERCENT / 100;
 
 	default_cache_size = min_t(u64, mem << PAGE_SHIFT, ULONG_MAX);
+	if (!max_cache_size_bytes)
+		max_cache_size_bytes = default_cache_size;
 
 	bufio_wq = alloc_workqueue("dm_bufio_cache", WQ_MEM_RECLAIM, 0);
 	if (!bufio_wq)
