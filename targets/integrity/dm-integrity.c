@@ -978,22 +978,30 @@ static void copy_bio(struct bio *bio, u8 *buf, bool to_bio)
 	}
 }
 
-/* Tags carried by the bio (dm-crypt AEAD), to or from @tags. */
-static void copy_bip(struct bio *bio, u8 *tags, bool to_bip)
+/*
+ * Tags carried by the bio (dm-crypt AEAD), to or from @tags. Only the first
+ * @len bytes: a core that does not trim the payload of a split clone hands
+ * us the payload of the whole original bio.
+ */
+static void copy_bip(struct bio *bio, u8 *tags, unsigned int len, bool to_bip)
 {
 	struct bio_integrity_payload *bip = bio_integrity(bio);
 	struct bvec_iter iter;
 	struct bio_vec bv;
 
 	bip_for_each_vec(bv, bip, iter) {
+		unsigned int n = min(len, bv.bv_len);
 		u8 *p = bvec_kmap_local(&bv);
 
 		if (to_bip)
-			memcpy(p, tags, bv.bv_len);
+			memcpy(p, tags, n);
 		else
-			memcpy(tags, p, bv.bv_len);
+			memcpy(tags, p, n);
 		kunmap_local(p);
-		tags += bv.bv_len;
+		tags += n;
+		len -= n;
+		if (!len)
+			break;
 	}
 }
 
@@ -1049,7 +1057,7 @@ static int do_read(struct integrity_c *ic, struct bio *bio, sector_t s, sector_t
 	}
 	copy_bio(bio, ic->buf, true);
 	if (bip)
-		copy_bip(bio, ic->tags, true);
+		copy_bip(bio, ic->tags, (n >> ic->log2_spb) * ic->tag_size, true);
 	return 0;
 }
 
@@ -1062,7 +1070,7 @@ static int do_write(struct integrity_c *ic, struct bio *bio, sector_t s, sector_
 
 	copy_bio(bio, ic->buf, false);
 	if (!ic->internal_hash && bio_integrity(bio))
-		copy_bip(bio, ic->tags, false);
+		copy_bip(bio, ic->tags, (n >> ic->log2_spb) * ic->tag_size, false);
 	if (ic->internal_hash) {
 		for (i = 0; i < n; i += ic->spb) {
 			r = compute_tag(ic, s + i, ic->buf + (i << SECTOR_SHIFT),
@@ -1286,7 +1294,7 @@ static int integrity_map(struct dm_target *ti, struct bio *bio)
 				DMERR_LIMIT("unexpected integrity data when using internal hash");
 				return DM_MAPIO_KILL;
 			}
-			if (bio_integrity(bio)->bip_iter.bi_size != want) {
+			if (bio_integrity(bio)->bip_iter.bi_size < want) {
 				DMERR_LIMIT("invalid integrity data size %u, expected %u",
 					    bio_integrity(bio)->bip_iter.bi_size, want);
 				return DM_MAPIO_KILL;
