@@ -454,7 +454,7 @@ static int persistent_ctr(struct dm_exception_store *st, char *options)
 	if (options[0]) {
 		/* Only the first option character counts, as in stock. */
 		if (options[0] != 'O' && options[0] != 'o') {
-			DMWARN("Unsupported persistent store option: %s", options);
+			DMERR("Unsupported persistent store option: %s", options);
 			return -EINVAL;
 		}
 		st->userspace_supports_overflow = true;

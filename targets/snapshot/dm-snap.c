@@ -771,7 +771,7 @@ static int snapshot_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 		return -EINVAL;
 	}
 	if (is_merge && toupper(argv[2][0]) != 'P') {
-		ti->error = "Snapshot merge requires a persistent exception store";
+		ti->error = "Snapshot exception store does not support snapshot-merge.";
 		return -EINVAL;
 	}
 
@@ -827,8 +827,13 @@ static int snapshot_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	}
 
 	r = dm_exception_store_create(ti, 2, argv + 2, s, &used, &s->store);
-	if (r)
+	if (r) {
+		/* the store's reason is logged; this is what stock reports */
+		DMERR("%s", ti->error ? ti->error : "exception store failed");
+		ti->error = "Couldn't create exception store";
+		r = -EINVAL;
 		goto bad_store;
+	}
 
 	r = table_init(&s->pending, PENDING_BUCKETS);
 	if (!r)
