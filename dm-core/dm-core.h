@@ -18,6 +18,7 @@
 #include <linux/wait.h>
 
 #include "dm-exports.h"
+#include "dm-stats.h"
 
 #define DM_IOCTL_VERSION_STR "4.47.0-ioctl (2022-07-28)"
 #define DM_MAX_TARGETS 1048576
@@ -122,6 +123,8 @@ struct mapped_device {
 	mempool_t io_pool;		/* struct dm_io */
 	struct bio_set split_bs;
 
+	struct dm_stats stats;		/* @stats_* regions */
+
 	struct dm_sysfs_holder kobj_holder;
 	char name[16];			/* "major:minor", for messages */
 };
@@ -135,6 +138,7 @@ struct dm_io {
 	spinlock_t lock;
 	bool flush_with_data;
 	unsigned long start_time;
+	struct dm_stats_aux stats_aux;
 };
 
 /* Sits right in front of every clone; per-bio data comes before it. */

@@ -1283,6 +1283,8 @@ static int table_status(struct file *filp, struct dm_ioctl *param,
 static int message_for_md(struct mapped_device *md, unsigned int argc,
 			  char **argv, char *result, unsigned int maxlen)
 {
+	int r;
+
 	if (!strcasecmp(argv[0], "@cancel_deferred_remove")) {
 		if (argc != 1) {
 			DMERR("Invalid arguments for @cancel_deferred_remove");
@@ -1290,6 +1292,9 @@ static int message_for_md(struct mapped_device *md, unsigned int argc,
 		}
 		return dm_cancel_deferred_remove(md);
 	}
+	r = dm_stats_message(md, argc, argv, result, maxlen);
+	if (r < 2)
+		return r;
 	DMERR("Unsupported message sent to DM core: %*pE",
 	      (int)strlen(argv[0]), argv[0]);
 	return -EINVAL;

@@ -34,7 +34,6 @@ static unsigned int reserved_rq_based_ios = 256;
 static bool use_blk_mq = true;
 static unsigned int dm_mq_nr_hw_queues = 1;
 static unsigned int dm_mq_queue_depth = 2048;
-static unsigned long stats_current_allocated_bytes;
 
 module_param(major, uint, 0);
 MODULE_PARM_DESC(major, "The major number of the device mapper");
@@ -52,8 +51,6 @@ module_param(dm_mq_nr_hw_queues, uint, 0644);
 MODULE_PARM_DESC(dm_mq_nr_hw_queues, "Number of hardware queues for request-based dm-mq devices");
 module_param(dm_mq_queue_depth, uint, 0644);
 MODULE_PARM_DESC(dm_mq_queue_depth, "Queue depth for request-based dm-mq devices");
-module_param(stats_current_allocated_bytes, ulong, 0444);
-MODULE_PARM_DESC(stats_current_allocated_bytes, "Memory currently used by statistics");
 
 static int dm_major;
 static DEFINE_IDR(minor_idr);
@@ -479,6 +476,8 @@ static void dm_io_complete(struct dm_io *io)
 	unsigned long flags;
 
 	bio_end_io_acct(bio, io->start_time);
+	if (unlikely(io->stats_aux.epoch))
+		dm_stats_io_end(&md->stats, io->start_time, &io->stats_aux);
 
 	if (unlikely(status == BLK_STS_DM_REQUEUE)) {
 		if (test_bit(DMF_NOFLUSH_SUSPENDING, &md->flags)) {
@@ -725,6 +724,7 @@ static void dm_process_bio(struct mapped_device *md, struct dm_table *map,
 	io->orig_bio = bio;
 	io->status = BLK_STS_OK;
 	io->flush_with_data = false;
+	io->stats_aux.epoch = 0;
 	spin_lock_init(&io->lock);
 	atomic_set(&io->pending, 1);
 	atomic_inc(&md->in_flight);
@@ -770,6 +770,8 @@ static void dm_process_bio(struct mapped_device *md, struct dm_table *map,
 		submit_bio_noacct(bio);
 	}
 	io->start_time = bio_start_io_acct(io->orig_bio);
+	if (unlikely(dm_stats_used(&md->stats)))
+		dm_stats_io_start(&md->stats, io->orig_bio, &io->stats_aux);
 	dm_io_dec_pending(io, BLK_STS_OK);
 }
 
@@ -1053,6 +1055,7 @@ static void free_dev(struct mapped_device *md)
 	mutex_destroy(&md->suspend_lock);
 	mutex_destroy(&md->type_lock);
 	mutex_destroy(&md->table_devices_lock);
+	dm_stats_cleanup(&md->stats);
 
 	spin_lock(&minor_lock);
 	idr_remove(&minor_idr, minor);
@@ -1134,6 +1137,8 @@ int dm_create(int minor, struct mapped_device **result)
 	atomic_set(&md->in_flight, 0);
 
 	r = -ENOMEM;
+	if (dm_stats_init(&md->stats))
+		goto bad;
 	if (mempool_init_slab_pool(&md->io_pool, dm_get_reserved_bio_based_ios(),
 				   io_cache))
 		goto bad;
