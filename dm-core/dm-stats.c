@@ -12,6 +12,7 @@
 #include <linux/cpumask.h>
 #include <linux/jiffies.h>
 #include <linux/ktime.h>
+#include <linux/math64.h>
 #include <linux/memblock.h>
 #include <linux/mm.h>
 #include <linux/module.h>
@@ -238,8 +239,7 @@ static void region_account(struct stats_region *s, struct dm_stats_aux *aux,
 	last = min(last, s->end);
 	rel = first - s->start;
 	left = last - first;
-	off = do_div(rel, s->step);	/* rel becomes the area index */
-	area = rel;
+	area = div64_u64_rem(rel, s->step, &off);
 	while (left) {
 		if (WARN_ON_ONCE(area >= s->n_areas))
 			return;
@@ -321,12 +321,13 @@ static int region_create(struct dm_stats *stats, sector_t start, sector_t end,
 	struct list_head *before;
 	size_t per_area, hist_len, mem;
 	unsigned int cpu, ncpus = num_possible_cpus();
-	u64 n_areas = end - start;
+	u64 n_areas, rem;
 	u64 now_j = jiffies, now_ns = ktime_get_ns();
 	size_t i;
 	int id;
 
-	if (do_div(n_areas, step))
+	n_areas = div64_u64_rem(end - start, step, &rem);
+	if (rem)
 		n_areas++;
 	if (n_areas != (size_t)n_areas || !(size_t)(n_areas + 1))
 		return -EOVERFLOW;
