@@ -11,6 +11,8 @@ import os
 import re
 import struct
 
+import pytest
+
 from corehelp import Kmsg
 from dmtest import CmdError, create, dmsetup, remove, run, udev_settle
 
@@ -47,6 +49,7 @@ class Dev:
     def __init__(self, path):
         self.fd = os.open(path, os.O_RDWR | os.O_DIRECT)
         self.buf = mmap.mmap(-1, 1 << 20)
+        OPEN.append(self)
 
     def read(self, sector, nbytes):
         assert os.preadv(self.fd, [memoryview(self.buf)[:nbytes]], sector * SECTOR) == nbytes
@@ -59,9 +62,22 @@ class Dev:
                                                           nsectors * SECTOR))
 
     def close(self):
-        os.close(self.fd)
-        self.buf.close()
-        udev_settle()
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+            self.buf.close()
+            udev_settle()
+
+
+OPEN = []
+
+
+@pytest.fixture(autouse=True)
+def close_devs(harness):
+    """A failed test must not leave its descriptor open: removal would fail."""
+    yield
+    while OPEN:
+        OPEN.pop().close()
 
 
 def zero_dev(name="st", sectors=2048):
@@ -76,12 +92,12 @@ def done(d, name="st"):
 
 
 def areas(name, region, *rng):
-    """@stats_print as a list of (range, [14 numbers], histogram-or-None)."""
+    """@stats_print as a list of (range, [13 numbers], histogram-or-None)."""
     rows = []
     for line in msg(name, "@stats_print", str(region), *rng).splitlines():
         f = line.split()
-        assert len(f) in (15, 16), line
-        rows.append((f[0], [int(x) for x in f[1:15]], f[15] if len(f) == 16 else None))
+        assert len(f) in (14, 15), line
+        rows.append((f[0], [int(x) for x in f[1:14]], f[14] if len(f) == 15 else None))
     return rows
 
 
