@@ -44,7 +44,7 @@ STOCK_CORE_CONFIG := $(call dm_config,$(filter-out $(STOCK_CORE_EXCLUDE),$(DM_BU
 SRC_DIRS := dm-core targets persistent-data path-selectors include
 SC_TOP := $(CURDIR)/.build/stock-core
 
-.PHONY: all modules stock-core-modules check check-stock demo bench vm-shell \
+.PHONY: pdata-check all modules stock-core-modules check check-stock demo bench vm-shell \
 	setup install clean checkpatch harness-selftest
 
 all: modules
@@ -64,8 +64,12 @@ stock-core-modules:
 setup:
 	tools/testing/vm/setup
 
-check: $(if $(filter stock,$(DM)),,$(if $(filter stock-core,$(DM)),stock-core-modules,modules))
+check: $(if $(filter stock,$(DM)),,$(if $(filter stock-core,$(DM)),stock-core-modules,modules)) pdata-check
 	tools/testing/dm/run-suite --dm $(DM)
+
+# persistent-data compiled in userspace, under ASan and UBSan (seconds).
+pdata-check:
+	$(MAKE) -C tools/testing/pdata check
 
 check-stock:
 	$(MAKE) check DM=stock
