@@ -13,6 +13,7 @@
 #include <linux/delay.h>
 #include <linux/blkpg.h>
 #include <linux/audit.h>
+#include <linux/blk-integrity.h>
 #include <linux/sched/signal.h>
 #include <linux/miscdevice.h>
 
@@ -601,6 +602,13 @@ static void clone_endio(struct bio *clone)
 	dm_io_dec_pending(io, error);
 }
 
+static void trim_integrity(struct bio *clone)
+{
+	if (bio_integrity(clone) &&
+	    blk_get_integrity(clone->bi_bdev->bd_disk))
+		bio_integrity_trim(clone);
+}
+
 static struct bio *alloc_tio(struct dm_io *io, struct dm_table *map,
 			     struct dm_target *ti, unsigned int nr,
 			     unsigned int len, unsigned int *len_ptr)
@@ -619,6 +627,8 @@ static struct bio *alloc_tio(struct dm_io *io, struct dm_table *map,
 		clone = bio_alloc_clone(orig->bi_bdev, orig, GFP_NOIO,
 					&map->bs);
 		clone->bi_iter.bi_size = len << SECTOR_SHIFT;
+		/* The protection data must cover what the clone covers. */
+		trim_integrity(clone);
 	}
 	tio = clone_to_tio(clone);
 	tio->io = io;
@@ -846,6 +856,7 @@ void dm_accept_partial_bio(struct bio *bio, unsigned int n_sectors)
 	if (n_sectors >= bi_size)
 		return;
 	bio->bi_iter.bi_size = n_sectors << SECTOR_SHIFT;
+	trim_integrity(bio);
 	tio->len = n_sectors;
 	*tio->len_ptr = n_sectors;
 }
