@@ -271,16 +271,11 @@ void dm_stats_io_start(struct dm_stats *stats, struct bio *bio,
 	aux->write = op_is_write(bio_op(bio));
 	aux->start_ns = ktime_get_ns();
 
-	/*
-	 * Same "merged" rule as the stock module, which compares the start
-	 * sector with a truth value (last sector set and same direction), so
-	 * the counts match it byte for byte. Races only blur this flag.
-	 */
+	/* Merged: starts where this CPU's previous I/O, same direction, ended. */
 	last = raw_cpu_ptr(stats->last);
 	last_sector = READ_ONCE(last->sector);
 	last_write = READ_ONCE(last->write);
-	aux->merged = aux->sector == (sector_t)(last_sector &&
-						 last_write == aux->write);
+	aux->merged = aux->sector == last_sector && last_write == aux->write;
 	WRITE_ONCE(last->sector, aux->sector + aux->sectors);
 	WRITE_ONCE(last->write, aux->write);
 
@@ -597,10 +592,11 @@ static int region_print(struct dm_stats *stats, int id, size_t first,
 		struct area_shared *sh = &s->shared[i];
 		struct area_counters *c = &sh->sum;
 
-		to = min(from + s->step, s->end);
+		/* Stock prints the full step, even for a short last area. */
+		to = from + s->step;
 		area_sum(s, i);
 		DMEMIT("%llu+%llu %llu %llu %llu %llu %llu %llu %llu %llu %d %llu %llu %llu %llu",
-		       (unsigned long long)from, (unsigned long long)(to - from),
+		       (unsigned long long)from, (unsigned long long)s->step,
 		       c->ios[READ], c->merges[READ], c->sectors[READ],
 		       stats_time(s, c->ticks[READ]),
 		       c->ios[WRITE], c->merges[WRITE], c->sectors[WRITE],
