@@ -13,7 +13,8 @@ import re
 import pytest
 
 from corehelp import create_fails
-from dmtest import create, remove, run, pattern, read_at, write_at, io_errno
+from dmtest import (create, io_errno, pattern, read_at, remove, run, udev_settle,
+                    write_at)
 
 SECTOR = 512
 ZONE_MB = 4
@@ -61,7 +62,8 @@ def test_linear_inherits_zoned_model(zoned):
     assert queue_attr(dm, "zoned") == "host-managed"
     assert queue_attr(dm, "chunk_sectors") == str(ZONE)
     assert queue_attr(dm, "nr_zones") == str(nzones)
-    remove("zlin")
+    udev_settle()
+    remove("zlin", "--retry")
 
 
 def test_linear_reports_zones_remapped(zoned):
@@ -75,7 +77,8 @@ def test_linear_reports_zones_remapped(zoned):
         assert (ts + 4 * ZONE, tl, twp, tt, tc) == (bs, bl, bwp, bt, bc)
     # Zone 1 above (5 below) was written 128 sectors deep.
     assert top[1][2] == 128
-    remove("zlin")
+    udev_settle()
+    remove("zlin", "--retry")
 
 
 def test_linear_sequential_write_advances_wp(zoned):
@@ -86,14 +89,16 @@ def test_linear_sequential_write_advances_wp(zoned):
     assert zones(zoned, 6 * ZONE, 1)[0][2] == len(data) // SECTOR
     assert read_at(zoned, 6 * ZONE * SECTOR, len(data)) == data
     assert read_at(dm, 2 * ZONE * SECTOR, len(data)) == data
-    remove("zlin")
+    udev_settle()
+    remove("zlin", "--retry")
 
 
 def test_linear_unaligned_write_to_seq_zone_fails(zoned):
     dm = create("zlin", f"0 {8 * ZONE} linear {zoned} {4 * ZONE}")
     assert io_errno(dm, 3 * ZONE * SECTOR + 4096, 4096, write=True) is not None
     assert zones(zoned, 7 * ZONE, 1)[0][2] == 0
-    remove("zlin")
+    udev_settle()
+    remove("zlin", "--retry")
 
 
 def test_linear_zone_reset_passes_through(zoned):
@@ -102,7 +107,8 @@ def test_linear_zone_reset_passes_through(zoned):
     run("blkzone", "reset", "-o", str(2 * ZONE), "-c", "1", dm)
     assert zones(zoned, 6 * ZONE, 1)[0][2] == 0
     assert zones(dm, 2 * ZONE, 1)[0][4] == 1     # empty
-    remove("zlin")
+    udev_settle()
+    remove("zlin", "--retry")
 
 
 def test_linear_zone_finish_passes_through(zoned):
@@ -110,7 +116,8 @@ def test_linear_zone_finish_passes_through(zoned):
     run("blkzone", "finish", "-o", str(3 * ZONE), "-c", "1", dm)
     z = zones(zoned, 7 * ZONE, 1)[0]
     assert z[4] == 14                            # full
-    remove("zlin")
+    udev_settle()
+    remove("zlin", "--retry")
 
 
 def test_conventional_zones_only_map_as_regular(zoned):
@@ -120,14 +127,16 @@ def test_conventional_zones_only_map_as_regular(zoned):
     data = pattern("conv", 1 << 20)
     write_at(dm, 4096, data)
     assert read_at(dm, 4096, len(data)) == data
-    remove("zlin")
+    udev_settle()
+    remove("zlin", "--retry")
 
 
 def test_flakey_passes_zones(zoned):
     dm = create("zfl", f"0 {8 * ZONE} flakey {zoned} {4 * ZONE} 60 0")
     assert queue_attr(dm, "zoned") == "host-managed"
     assert len(zones(dm)) == 8
-    remove("zfl")
+    udev_settle()
+    remove("zfl", "--retry")
 
 
 @pytest.mark.parametrize("line,msg", [
