@@ -331,7 +331,7 @@ def test_dmstats_create_list_report():
     assert msg("st", "@stats_list") == "0: 0+2048 1024 dmstats -"
     dev.read(8, 4096)
     dev.write(1100, 8192)
-    rep = run("dmstats", "report", "st", "--noheadings", "-o",
+    rep = run("dmstats", "report", "st", "--region", "--noheadings", "-o",
               "region_id,read_count,read_sector_count,write_count,write_sector_count",
               "--separator", " ")
     rows = [tuple(l.split()) for l in rep.splitlines() if l.strip()]
