@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * Seeded mutation fuzzer: builds a valid thin-like metadata image, then for
+ * Seeded mutation fuzzer: builds a valid thin-pool metadata image, then for
  * each iteration corrupts a few of its blocks (optionally re-sealing the
  * checksum so the structural checks are reached) and runs the readers and
  * some writers over it.  Every failure must be an error return; ASan and
  * UBSan catch the rest.  Usage: pdata-fuzz [-n iterations] [-s seed]
  */
 #include <unistd.h>
-#include "thinlike.h"
+#include "thin-md-test.h"
 
 #define NR_META 512
 
@@ -27,7 +27,7 @@ static u64 rnd_below(u64 n)
 }
 
 static const u32 salts[] = {
-	TL_SB_XOR, DM_PD_CSUM_XOR_NODE, DM_PD_CSUM_XOR_INDEX,
+	TMT_SB_XOR, DM_PD_CSUM_XOR_NODE, DM_PD_CSUM_XOR_INDEX,
 	DM_PD_CSUM_XOR_BITMAP, DM_PD_CSUM_XOR_ARRAY,
 };
 
@@ -102,66 +102,97 @@ static u64 nr_opened, nr_committed, nr_write_errors;
 
 static void exercise(struct block_device *bdev)
 {
-	struct tl_meta m;
-	u64 d, b, n = 0, keys[2], rk;
+	struct thin_md_dev *td[4] = { NULL };
+	struct thin_md_lookup lk;
+	struct dm_pd_btree_info *info;
+	struct thin_md *m;
+	u64 d, b, n = 0, keys[2], rk, e, db, root;
+	bool shared, found;
 	__le64 v;
 	u32 c;
 
-	if (tl_open(&m, bdev))
+	m = thin_md_open(bdev, 128, false);
+	if (IS_ERR(m))
 		return;
 	nr_opened++;
-	dm_pd_btree_walk(&m.info, m.mapping_root, count_cb, &n);
-	dm_pd_btree_walk(&m.details_info, m.details_root, count_cb, &n);
+	info = tmt_mapping_info(m);
+	dm_pd_btree_walk(info, tmt_mapping_root(m), count_cb, &n);
 	for (d = 0; d < 4; d++) {
 		keys[0] = d;
 		keys[1] = rnd_below(3000);
-		dm_pd_btree_lookup(&m.info, m.mapping_root, keys, &v);
-		dm_pd_btree_lookup_next(&m.info, m.mapping_root, keys, &rk, &v);
-		dm_pd_btree_find_highest_key(&m.info, m.mapping_root, keys);
+		dm_pd_btree_lookup(info, tmt_mapping_root(m), keys, &v);
+		dm_pd_btree_lookup_next(info, tmt_mapping_root(m), keys, &rk,
+					&v);
+		if (!tmt_subtree_root(m, d, &root))
+			dm_pd_btree_walk(info, root, count_cb, &n);
+		if (thin_md_open_dev(m, d, &td[d]))
+			continue;
+		thin_md_find_block(td[d], rnd_below(3000), true, &lk);
+		thin_md_find_block(td[d], rnd_below(3000), false, &lk);
+		thin_md_find_mapped_range(td[d], rnd_below(3000), 3000, &b, &e,
+					  &db, &shared);
+		thin_md_get_highest_mapped(td[d], &found, &b);
 	}
 	for (b = 0; b < 64; b++)
-		dm_pd_sm_get_count(m.msm, rnd_below(NR_META), &c);
+		dm_pd_sm_get_count(tmt_metadata_sm(m), rnd_below(NR_META), &c);
 	/* The full recount reads everything: now and then. */
 	if (!rnd_below(8))
-		tl_verify(&m, false);
+		thin_md_verify(m, false);
 	/* Writers must fail cleanly too. */
 	for (d = 0; d < 20; d++) {
 		u64 dev = rnd_below(4), vb = rnd_below(3000);
+		int r;
 
-		int r = rnd_below(3) ? tl_map(&m, dev, vb, &b) :
-				       tl_unmap(&m, dev, vb);
-
+		if (!td[dev])
+			continue;
+		r = rnd_below(3) ? tmt_map(td[dev], vb, &b) :
+				   thin_md_remove_block(td[dev], vb);
 		nr_write_errors += r && r != -ENODATA;
 	}
 	if (rnd_below(4) == 0)
-		tl_delete(&m, rnd_below(4));
+		thin_md_create_snap(m, 5, rnd_below(4));
+	if (rnd_below(8) == 0 && !thin_md_reserve_metadata_snap(m))
+		thin_md_release_metadata_snap(m);
+	for (d = 0; d < 4; d++)
+		if (td[d])
+			thin_md_close_dev(td[d]);
+	if (rnd_below(4) == 0)
+		thin_md_delete_thin(m, rnd_below(4));
 	if (rnd_below(2) == 0)
-		nr_committed += !tl_commit(&m);
-	tl_close(&m);
+		nr_committed += !thin_md_commit(m);
+	else
+		thin_md_abort(m);
+	thin_md_close(m);
 }
 
 static struct block_device *build_image(void)
 {
 	struct block_device *bdev = pd_shim_bdev_create(NR_META);
-	struct tl_meta m;
+	struct thin_md_dev *td[4];
+	struct thin_md *m;
 	u64 i, b;
 
-	if (tl_format(&m, bdev, 20000))
+	m = tmt_format(bdev, 20000);
+	if (IS_ERR(m))
 		abort();
 	for (i = 0; i < 3; i++)
-		if (tl_create_thin(&m, i))
+		if (thin_md_create_thin(m, i) ||
+		    thin_md_open_dev(m, i, &td[i]))
 			abort();
 	for (i = 0; i < 3000; i++)
-		if (tl_map(&m, rnd_below(3), rnd_below(3000), &b))
+		if (tmt_map(td[rnd_below(3)], rnd_below(3000), &b))
 			abort();
-	if (tl_snapshot(&m, 0, 3) || tl_commit(&m))
+	if (thin_md_create_snap(m, 3, 0) || thin_md_commit(m) ||
+	    thin_md_open_dev(m, 3, &td[3]))
 		abort();
 	for (i = 0; i < 200; i++)
-		if (tl_map(&m, 3, rnd_below(3000), &b))
+		if (tmt_map(td[3], rnd_below(3000), &b))
 			abort();
-	if (tl_commit(&m) || tl_verify(&m, true))
+	for (i = 0; i < 4; i++)
+		thin_md_close_dev(td[i]);
+	if (thin_md_commit(m) || thin_md_verify(m, true))
 		abort();
-	tl_close(&m);
+	thin_md_close(m);
 	return bdev;
 }
 

@@ -1,14 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * In-kernel self-test of dm-persistent-data over real dm-bufio: formats
- * thin-pool metadata on the block device named by dev=, runs mappings,
- * snapshots, removals, a metadata snapshot, commits and a reopen, and
+ * In-kernel self-test of dm-persistent-data and thin-metadata.c over real
+ * dm-bufio: formats thin-pool metadata on the block device named by dev=,
+ * runs mappings, snapshots, removals, a metadata snapshot, commits and a reopen, and
  * recounts every reference after each commit.  Loading fails unless every
  * check passes; the device is left holding metadata for thin_check.
  */
 #include <linux/blkdev.h>
 #include <linux/vmalloc.h>
-#include "thinlike.h"
+#include "thin-md-test.h"
 
 static char *dev;
 module_param(dev, charp, 0444);
@@ -18,7 +18,8 @@ MODULE_PARM_DESC(dev, "block device to format (its contents are lost)");
 #define ST_BLOCKS 3000
 
 struct st {
-	struct tl_meta m;
+	struct thin_md *m;
+	struct thin_md_dev *td[ST_DEVS];
 	u32 expect[ST_DEVS][ST_BLOCKS];	/* data block + 1, 0: unmapped */
 	u32 seed;
 };
@@ -32,7 +33,7 @@ static u32 st_rand(struct st *s, u32 n)
 static int st_map(struct st *s, u64 d, u64 vb)
 {
 	u64 b;
-	int r = tl_map(&s->m, d, vb, &b);
+	int r = tmt_map(s->td[d], vb, &b);
 
 	if (!r)
 		s->expect[d][vb] = b + 1;
@@ -41,83 +42,114 @@ static int st_map(struct st *s, u64 d, u64 vb)
 
 static int st_compare(struct st *s)
 {
-	u64 d, vb, b;
+	struct thin_md_lookup lk;
+	struct thin_md_dev *td;
+	u64 d, vb;
 	int r, bad = 0;
 
 	for (d = 0; d < ST_DEVS; d++) {
+		if (thin_md_open_dev(s->m, d, &td)) {
+			bad++;
+			continue;
+		}
 		for (vb = 0; vb < ST_BLOCKS; vb++) {
-			r = tl_lookup(&s->m, d, vb, &b);
-			if (s->expect[d][vb] ? r || b + 1 != s->expect[d][vb] :
-					       r != -ENODATA)
+			r = thin_md_find_block(td, vb, true, &lk);
+			if (s->expect[d][vb] ?
+			    r || lk.dblock + 1 != s->expect[d][vb] :
+			    r != -ENODATA)
 				bad++;
 		}
+		thin_md_close_dev(td);
 	}
 	return bad;
 }
 
 static int st_check(struct st *s, const char *when)
 {
-	int errors = tl_verify(&s->m, true), bad = st_compare(s);
+	int errors = thin_md_verify(s->m, true), bad = st_compare(s);
 
 	pr_info("pd-selftest: %s: %d count errors, %d wrong mappings\n", when,
 		errors, bad);
 	return errors || bad ? -EIO : 0;
 }
 
+static void st_close_devs(struct st *s)
+{
+	unsigned int i;
+
+	for (i = 0; i < ST_DEVS; i++) {
+		if (s->td[i])
+			thin_md_close_dev(s->td[i]);
+		s->td[i] = NULL;
+	}
+}
+
 static int st_run(struct st *s, struct block_device *bdev)
 {
 	unsigned int i, n;
-	int r;
+	int r = 0;
 
-	r = tl_format(&s->m, bdev, 20000);
-	if (r)
-		return r;
+	s->m = tmt_format(bdev, 20000);
+	if (IS_ERR(s->m))
+		return PTR_ERR(s->m);
+	for (i = 0; i < 4 && !r; i++)
+		r = thin_md_create_thin(s->m, i);
 	for (i = 0; i < 3 && !r; i++)
-		r = tl_create_thin(&s->m, i);
+		r = thin_md_open_dev(s->m, i, &s->td[i]);
 	for (i = 0; i < 4000 && !r; i++)
 		r = st_map(s, st_rand(s, 3), st_rand(s, ST_BLOCKS));
 	if (!r)
-		r = tl_commit(&s->m);
+		r = thin_md_commit(s->m);
 	if (!r)
 		r = st_check(s, "mapped");
 	if (!r)
-		r = tl_snapshot(&s->m, 0, 3);
+		r = thin_md_delete_thin(s->m, 3);
+	if (!r)
+		r = thin_md_create_snap(s->m, 3, 0);
+	if (!r)
+		r = thin_md_open_dev(s->m, 3, &s->td[3]);
 	memcpy(s->expect[3], s->expect[0], sizeof(s->expect[0]));
 	for (i = 0; i < 500 && !r; i++)
 		r = st_map(s, i % 2 ? 0 : 3, st_rand(s, ST_BLOCKS));
 	if (!r)
-		r = tl_unmap_range(&s->m, 1, 100, 900);
+		r = thin_md_remove_range(s->td[1], 100, 900);
 	memset(&s->expect[1][100], 0, 800 * sizeof(u32));
-	if (!r)
-		r = tl_delete(&s->m, 2);
+	if (!r) {
+		thin_md_close_dev(s->td[2]);
+		s->td[2] = NULL;
+		r = thin_md_delete_thin(s->m, 2);
+	}
 	memset(s->expect[2], 0, sizeof(s->expect[2]));
 	if (!r)
-		r = tl_commit(&s->m);
+		r = thin_md_create_thin(s->m, 2);
+	if (!r)
+		r = thin_md_commit(s->m);
 	if (!r)
 		r = st_check(s, "snapshot");
 	if (!r)
-		r = tl_reserve_metadata_snap(&s->m);
+		r = thin_md_reserve_metadata_snap(s->m);
 	for (i = 0; i < 300 && !r; i++)
 		r = st_map(s, 3, st_rand(s, ST_BLOCKS));
 	for (i = 0; i < 200 && !r; i++) {
 		n = st_rand(s, ST_BLOCKS);
-		r = tl_unmap(&s->m, 0, n);
+		r = thin_md_remove_block(s->td[0], n);
 		if (r == -ENODATA && !s->expect[0][n])
 			r = 0;
 		s->expect[0][n] = 0;
 	}
 	if (!r)
-		r = tl_commit(&s->m);
+		r = thin_md_commit(s->m);
 	if (!r)
 		r = st_check(s, "metadata snapshot");
-	tl_close(&s->m);
+	st_close_devs(s);
+	thin_md_close(s->m);
 	if (r)
 		return r;
-	r = tl_open(&s->m, bdev);
-	if (r)
-		return r;
+	s->m = thin_md_open(bdev, 128, false);
+	if (IS_ERR(s->m))
+		return PTR_ERR(s->m);
 	r = st_check(s, "reopened");
-	tl_close(&s->m);
+	thin_md_close(s->m);
 	return r;
 }
 

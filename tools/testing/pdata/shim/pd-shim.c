@@ -8,6 +8,7 @@
 #include "pd-shim.h"
 
 int pd_shim_quiet;
+bool pd_shim_rwsem_busy;
 bool pd_shim_evict = true;
 static unsigned long evict_tick;
 

@@ -148,4 +148,70 @@ void *dm_bufio_get_aux_data(struct dm_buffer *b);
 /* Number of buffers currently held (for leak checks). */
 unsigned long pd_shim_held(struct dm_bufio_client *c);
 
+/* dm log lines (the prefix comes from the including file). */
+#define DMERR(fmt, ...) \
+	pr_err("device-mapper: " DM_MSG_PREFIX ": " fmt "\n", ##__VA_ARGS__)
+#define DMWARN(fmt, ...) \
+	pr_err("device-mapper: " DM_MSG_PREFIX ": " fmt "\n", ##__VA_ARGS__)
+
+/*
+ * Single-threaded reader/writer semaphore: it only checks that the lock is
+ * used consistently.  A blocking acquire that would wait is a deadlock;
+ * pd_shim_rwsem_busy makes every trylock fail (to test the callers).
+ */
+struct rw_semaphore {
+	int readers;
+	bool writer;
+};
+
+extern bool pd_shim_rwsem_busy;
+
+static inline void init_rwsem(struct rw_semaphore *s)
+{
+	s->readers = 0;
+	s->writer = false;
+}
+
+static inline void pd_shim_rwsem_die(const char *fn, const char *what)
+{
+	fprintf(stderr, "rwsem: %s %s\n", fn, what);
+	abort();
+}
+
+static inline void down_read(struct rw_semaphore *s)
+{
+	if (s->writer)
+		pd_shim_rwsem_die(__func__, "under the write lock");
+	s->readers++;
+}
+
+static inline int down_read_trylock(struct rw_semaphore *s)
+{
+	if (s->writer || pd_shim_rwsem_busy)
+		return 0;
+	s->readers++;
+	return 1;
+}
+
+static inline void up_read(struct rw_semaphore *s)
+{
+	if (s->readers <= 0)
+		pd_shim_rwsem_die(__func__, "without down_read");
+	s->readers--;
+}
+
+static inline void down_write(struct rw_semaphore *s)
+{
+	if (s->writer || s->readers)
+		pd_shim_rwsem_die(__func__, "while held");
+	s->writer = true;
+}
+
+static inline void up_write(struct rw_semaphore *s)
+{
+	if (!s->writer)
+		pd_shim_rwsem_die(__func__, "without down_write");
+	s->writer = false;
+}
+
 #endif
