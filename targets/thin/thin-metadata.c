@@ -538,10 +538,11 @@ struct thin_md *thin_md_open(struct block_device *bdev,
 		r = PTR_ERR(md->bm);
 		goto bad_md;
 	}
-	if (dm_pd_bm_nr_blocks(md->bm) > THIN_MD_MAX_BLOCKS)
-		DMWARN("metadata device larger than %llu blocks: excess space will not be used",
-		       (unsigned long long)THIN_MD_MAX_BLOCKS);
-
+	/*
+	 * A device beyond THIN_MD_MAX_BLOCKS is used only up to it: the
+	 * format caps the space map, a resize is capped below, and the pool
+	 * target logs stock's warning about it.
+	 */
 	r = block0_is_zero(md, &zero);
 	if (r) {
 		DMERR("couldn't read superblock");
