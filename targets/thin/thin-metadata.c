@@ -1320,7 +1320,8 @@ int thin_md_open_dev(struct thin_md *md, u32 dev_id, struct thin_md_dev **tdp)
 	r = td ? -ENODATA : lookup_details(md, dev_id, &d);
 	if (r)
 		goto out;
-	td = kzalloc(sizeof(*td), GFP_KERNEL);
+	/* Reclaim must not recurse into the pool this device belongs to. */
+	td = kzalloc(sizeof(*td), GFP_NOIO);
 	r = -ENOMEM;
 	if (!td)
 		goto out;

@@ -1336,6 +1336,34 @@ static void t_metasnap(void)
 	pd_shim_bdev_destroy(bdev);
 }
 
+/* A metadata device beyond the format's limit is used only up to it. */
+static void t_capped(void)
+{
+	struct block_device *bdev = pd_shim_bdev_create(THIN_MD_MAX_BLOCKS + 64);
+	struct thin_md *m;
+	u64 v;
+
+	CHECK(bdev);
+	m = tmt_format(bdev, 10);
+	CHECK(!IS_ERR(m));
+	CHECK_R(thin_md_get_metadata_dev_size(m, &v));
+	CHECK(v == THIN_MD_MAX_BLOCKS);
+	CHECK(le64_to_cpu(*(__le64 *)(bdev->mem + 344)) == THIN_MD_MAX_BLOCKS);
+	CHECK_R(thin_md_resize_metadata_dev(m, THIN_MD_MAX_BLOCKS + 64));
+	CHECK_R(thin_md_get_metadata_dev_size(m, &v));
+	CHECK(v == THIN_MD_MAX_BLOCKS);
+	/* The reserve tops out at 4096 blocks. */
+	CHECK_R(thin_md_get_free_metadata_blocks(m, &v));
+	{
+		u64 raw;
+
+		CHECK_R(dm_pd_sm_get_nr_free(tmt_metadata_sm(m), &raw));
+		CHECK(v == raw - 4096);
+	}
+	thin_md_close(m);
+	pd_shim_bdev_destroy(bdev);
+}
+
 struct test {
 	const char *name;
 	void (*fn)(void);
@@ -1356,6 +1384,7 @@ static const struct test tests[] = {
 	{ "corrupt", t_corrupt },
 	{ "nonblocking", t_nonblocking },
 	{ "metasnap", t_metasnap },
+	{ "capped", t_capped },
 };
 
 int main(int argc, char **argv)
