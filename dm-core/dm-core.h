@@ -19,6 +19,7 @@
 
 #include "dm-exports.h"
 #include "dm-stats.h"
+#include "dm-ima.h"
 
 #define DM_IOCTL_VERSION_STR "4.47.0-ioctl (2022-07-28)"
 #define DM_MAX_TARGETS 1048576
@@ -124,6 +125,7 @@ struct mapped_device {
 	struct bio_set split_bs;
 
 	struct dm_stats stats;		/* @stats_* regions */
+	struct dm_ima_state ima;	/* what IMA records last said */
 
 	struct dm_sysfs_holder kobj_holder;
 	char name[16];			/* "major:minor", for messages */

@@ -185,6 +185,7 @@ retry:
 			dm_sync_table(md);
 			dm_table_destroy(t);
 		}
+		dm_ima_measure_remove(md, true);
 		if (keep_open_devices)
 			dm_destroy(md);
 		else
@@ -633,6 +634,7 @@ static int dev_remove(struct file *filp, struct dm_ioctl *param,
 	}
 
 	param->flags &= ~DM_DEFERRED_REMOVE;
+	dm_ima_measure_remove(md, false);
 	if (!dm_kobject_uevent(md, KOBJ_REMOVE, param->event_nr, false))
 		param->flags |= DM_UEVENT_GENERATED_FLAG;
 
@@ -711,6 +713,7 @@ static int dev_rename(struct file *filp, struct dm_ioctl *param,
 
 	if (!dm_kobject_uevent(md, KOBJ_CHANGE, param->event_nr, false))
 		param->flags |= DM_UEVENT_GENERATED_FLAG;
+	dm_ima_measure_rename(md);
 	dm_get(md);
 	up_write(&hash_lock);
 
@@ -852,9 +855,12 @@ static int do_resume(struct dm_ioctl *param)
 
 	if (dm_suspended_md(md)) {
 		r = dm_resume(md);
-		if (!r && !dm_kobject_uevent(md, KOBJ_CHANGE, param->event_nr,
-					     need_resize_uevent))
-			param->flags |= DM_UEVENT_GENERATED_FLAG;
+		if (!r) {
+			dm_ima_measure_resume(md, new_map != NULL);
+			if (!dm_kobject_uevent(md, KOBJ_CHANGE, param->event_nr,
+					       need_resize_uevent))
+				param->flags |= DM_UEVENT_GENERATED_FLAG;
+		}
 	}
 
 	if (old_map)
@@ -1124,6 +1130,8 @@ static int table_load(struct file *filp, struct dm_ioctl *param,
 	r = populate_table(t, param, param_size);
 	if (r)
 		goto err_unlock;
+	/* Measured before the checks below, so a refused load is recorded too. */
+	dm_ima_measure_table_load(t);
 
 	immutable = dm_get_immutable_target_type(md);
 	if (immutable && immutable != dm_table_get_immutable_target_type(t) &&
@@ -1207,6 +1215,7 @@ static int table_clear(struct file *filp, struct dm_ioctl *param,
 		dm_sync_table(md);
 		dm_table_destroy(old_map);
 	}
+	dm_ima_measure_table_clear(md, old_map != NULL);
 	dm_put(md);
 	return 0;
 }

@@ -1067,6 +1067,7 @@ static void free_dev(struct mapped_device *md)
 	mutex_destroy(&md->type_lock);
 	mutex_destroy(&md->table_devices_lock);
 	dm_stats_cleanup(&md->stats);
+	dm_ima_exit(md);
 
 	spin_lock(&minor_lock);
 	idr_remove(&minor_idr, minor);
@@ -1133,6 +1134,7 @@ int dm_create(int minor, struct mapped_device **result)
 	mutex_init(&md->type_lock);
 	mutex_init(&md->table_devices_lock);
 	INIT_LIST_HEAD(&md->table_devices);
+	dm_ima_init(md);
 	INIT_LIST_HEAD(&md->uevent_list);
 	spin_lock_init(&md->uevent_lock);
 	spin_lock_init(&md->deferred_lock);
@@ -1656,43 +1658,59 @@ EXPORT_SYMBOL_GPL(dm_internal_resume_fast);
 /* Audit                                                               */
 
 #ifdef CONFIG_AUDIT
-static void dm_audit_log(int type, const char *prefix, const char *op,
-			 dev_t dev, sector_t sector, bool with_sector,
-			 const char *err, int result)
+/* Records exist only while audit is on (audit=1, or auditd enabled it). */
+static struct audit_buffer *dm_audit_start(int type, const char *prefix,
+					   const char *op)
 {
 	struct audit_buffer *ab;
 
 	if (audit_enabled == AUDIT_OFF)
-		return;
+		return NULL;
 	ab = audit_log_start(audit_context(), GFP_KERNEL, type);
-	if (unlikely(!ab))
-		return;
-	audit_log_format(ab, "module=%s op=%s", prefix, op);
-	audit_log_format(ab, " dev=%u:%u", MAJOR(dev), MINOR(dev));
-	if (with_sector)
-		audit_log_format(ab, " sector=%llu", (unsigned long long)sector);
-	if (err)
-		audit_log_format(ab, " error_msg='%s'", err);
-	audit_log_format(ab, " res=%d", result);
-	audit_log_end(ab);
+	if (ab)
+		audit_log_format(ab, "module=%s op=%s", prefix, op);
+	return ab;
 }
 
+/*
+ * Same fields as stock: a control record names the task and, for a failed
+ * step (result 0), the target's error; an event record has no sector here.
+ */
 void dm_audit_log_ti(int audit_type, const char *dm_msg_prefix,
 		     const char *op, struct dm_target *ti, int result)
 {
 	struct mapped_device *md = dm_table_get_md(ti->table);
+	struct audit_buffer *ab;
 
-	dm_audit_log(audit_type, dm_msg_prefix, op,
-		     MKDEV(dm_major, md->minor), 0, false,
-		     result ? ti->error : NULL, result);
+	if (audit_type != AUDIT_DM_CTRL && audit_type != AUDIT_DM_EVENT)
+		return;
+	ab = dm_audit_start(audit_type, dm_msg_prefix, op);
+	if (!ab)
+		return;
+	if (audit_type == AUDIT_DM_CTRL) {
+		audit_log_task_info(ab);
+		audit_log_format(ab, " dev=%d:%d error_msg='%s'", dm_major,
+				 md->minor, result ? "success" : ti->error);
+	} else {
+		audit_log_format(ab, " dev=%d:%d sector=?", dm_major, md->minor);
+	}
+	audit_log_format(ab, " res=%d", result);
+	audit_log_end(ab);
 }
 EXPORT_SYMBOL_GPL(dm_audit_log_ti);
 
 void dm_audit_log_bio(const char *dm_msg_prefix, const char *op,
 		      struct bio *bio, sector_t sector, int result)
 {
-	dm_audit_log(AUDIT_DM_EVENT, dm_msg_prefix, op,
-		     bio->bi_bdev->bd_dev, sector, true, NULL, result);
+	dev_t dev = bio->bi_bdev->bd_dev;
+	struct audit_buffer *ab;
+
+	ab = dm_audit_start(AUDIT_DM_EVENT, dm_msg_prefix, op);
+	if (!ab)
+		return;
+	audit_log_format(ab, " dev=%d:%d sector=%llu res=%d", MAJOR(dev),
+			 MINOR(dev), (unsigned long long)sector, result);
+	audit_log_end(ab);
 }
 EXPORT_SYMBOL_GPL(dm_audit_log_bio);
 #endif
