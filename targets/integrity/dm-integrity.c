@@ -18,6 +18,7 @@
 #include <linux/module.h>
 #include <linux/bio.h>
 #include <linux/blkdev.h>
+#include <linux/audit.h>
 #include <linux/blk-integrity.h>
 #include <linux/ioprio.h>
 #include <linux/random.h>
@@ -25,8 +26,12 @@
 #include <linux/workqueue.h>
 #include <linux/xarray.h>
 #include <asm/unaligned.h>
+#include <linux/scatterlist.h>
 #include <crypto/algapi.h>
 #include <crypto/hash.h>
+#include <crypto/skcipher.h>
+
+#include "dm-exports.h"
 
 #define DM_MSG_PREFIX "integrity"
 
@@ -107,6 +112,19 @@ struct integrity_c {
 	struct crypto_shash *internal_hash;
 	struct crypto_shash *journal_mac;
 
+	/*
+	 * journal_crypt. A stream cipher (block size 1) is turned once into a
+	 * keystream the journal is XORed with; a block cipher encrypts each
+	 * section as one unit with an IV derived from the section number.
+	 */
+	struct crypto_skcipher *journal_crypt;	/* block cipher only */
+	struct skcipher_request *jc_req;
+	u8 *jc_ivs;			/* ivsize bytes per section */
+	u8 *jc_iv;			/* the IV the request consumes */
+	struct scatterlist *jc_src, *jc_dst;	/* pages of one section */
+	u8 *journal_xor;		/* keystream (stream cipher) */
+	u8 *journal_io;			/* on-disk (encrypted) journal image */
+
 	/* geometry */
 	struct integrity_sb *sb;
 	unsigned int spb;
@@ -152,6 +170,7 @@ struct integrity_c {
 	bool sb_dirty;			/* write at resume */
 	bool suspended;
 	atomic64_t mismatches;
+	bool failed;			/* journal unusable: all I/O fails */
 
 	struct workqueue_struct *wq;	/* ordered: all I/O runs here */
 	struct work_struct work;
@@ -161,6 +180,19 @@ struct integrity_c {
 	spinlock_t lock;		/* bios */
 	struct bio_list bios;
 };
+
+/* dm-audit records, as stock sends them; nothing when DM_AUDIT is off. */
+static void audit_ti(int type, const char *op, struct dm_target *ti, int result)
+{
+#if IS_ENABLED(CONFIG_DM_AUDIT)
+	dm_audit_log_ti(type, DM_MSG_PREFIX, op, ti, result);
+#endif
+}
+
+static void audit_event(struct integrity_c *ic, const char *op)
+{
+	audit_ti(AUDIT_DM_EVENT, op, ic->ti, 0);
+}
 
 /* ------------------------------------------------------------------ I/O */
 
@@ -413,6 +445,7 @@ static int sb_mac(struct integrity_c *ic, bool check)
 	if (check) {
 		if (crypto_memneq(mac, sb + SECTOR_SIZE - size, size)) {
 			DMERR("superblock MAC mismatch");
+			audit_event(ic, "mac-superblock");
 			return -EILSEQ;
 		}
 	} else {
@@ -619,16 +652,79 @@ static int mac_section(struct integrity_c *ic, unsigned int section, bool check)
 	return 0;
 }
 
+static size_t section_bytes(struct integrity_c *ic)
+{
+	return (size_t)ic->section_sectors << SECTOR_SHIFT;
+}
+
+static size_t journal_bytes(struct integrity_c *ic)
+{
+	return ic->journal_sections * section_bytes(ic);
+}
+
+/*
+ * Point @sg at one section of a vmalloc'ed journal image. Sections are a
+ * whole number of 4 KiB pages (8 entry sectors + 8 * n data sectors) and
+ * the images are page aligned, so every entry is one full page.
+ */
+static void sg_section(struct integrity_c *ic, struct scatterlist *sg, u8 *base)
+{
+	unsigned int i, n = section_bytes(ic) >> PAGE_SHIFT;
+
+	sg_init_table(sg, n);
+	for (i = 0; i < n; i++)
+		sg_set_page(&sg[i], vmalloc_to_page(base + ((size_t)i << PAGE_SHIFT)),
+			    PAGE_SIZE, 0);
+}
+
+/* Encrypt a section from the journal into journal_io, or decrypt back. */
+static int crypt_section(struct integrity_c *ic, unsigned int section, bool encrypt)
+{
+	size_t off = section * section_bytes(ic);
+	u8 *from = (encrypt ? ic->journal : ic->journal_io) + off;
+	u8 *to = (encrypt ? ic->journal_io : ic->journal) + off;
+	unsigned int ivsize;
+	DECLARE_CRYPTO_WAIT(wait);
+	int r;
+
+	if (ic->journal_xor) {
+		crypto_xor_cpy(to, from, ic->journal_xor + off, section_bytes(ic));
+		return 0;
+	}
+	ivsize = crypto_skcipher_ivsize(ic->journal_crypt);
+	/* every section restarts from its own IV: the cipher updates jc_iv */
+	memcpy(ic->jc_iv, ic->jc_ivs + (size_t)section * ivsize, ivsize);
+	sg_section(ic, ic->jc_src, from);
+	sg_section(ic, ic->jc_dst, to);
+	skcipher_request_set_callback(ic->jc_req, CRYPTO_TFM_REQ_MAY_BACKLOG |
+				      CRYPTO_TFM_REQ_MAY_SLEEP, crypto_req_done, &wait);
+	skcipher_request_set_crypt(ic->jc_req, ic->jc_src, ic->jc_dst,
+				   section_bytes(ic), ic->jc_iv);
+	r = crypto_wait_req(encrypt ? crypto_skcipher_encrypt(ic->jc_req) :
+			    crypto_skcipher_decrypt(ic->jc_req), &wait);
+	if (r)
+		DMERR_LIMIT("journal %s failed: %d", encrypt ? "encryption" : "decryption", r);
+	return r;
+}
+
 /* Write @n sections from @first (wrapping) to disk. */
 static int write_sections(struct integrity_c *ic, unsigned int first, unsigned int n)
 {
+	u8 *image = ic->journal_io ? ic->journal_io : ic->journal;
+	unsigned int k;
+
 	while (n) {
 		unsigned int run = min(n, ic->journal_sections - first);
-		int r = sync_io(ic, meta_bdev(ic), REQ_OP_WRITE | REQ_FUA | REQ_SYNC,
-				ic->start + SB_SECTORS +
-				(sector_t)first * ic->section_sectors,
-				(sector_t)run * ic->section_sectors,
-				jsector(ic, first, 0));
+		int r = 0;
+
+		for (k = 0; ic->journal_io && !r && k < run; k++)
+			r = crypt_section(ic, first + k, true);
+		if (!r)
+			r = sync_io(ic, meta_bdev(ic), REQ_OP_WRITE | REQ_FUA | REQ_SYNC,
+				    ic->start + SB_SECTORS +
+				    (sector_t)first * ic->section_sectors,
+				    (sector_t)run * ic->section_sectors,
+				    image + first * section_bytes(ic));
 		if (r)
 			return r;
 		n -= run;
@@ -712,6 +808,7 @@ static int writeback_sections(struct integrity_c *ic, unsigned int first,
 				if (memcmp(ic->tags, tag, ic->tag_size)) {
 					DMERR_LIMIT("tag mismatch when replaying journal at sector 0x%llx",
 						    (unsigned long long)s);
+					audit_event(ic, "integrity-replay-journal");
 					continue;
 				}
 			}
@@ -812,6 +909,18 @@ static int journal_add(struct integrity_c *ic, sector_t s, const u8 *data,
 }
 
 /*
+ * A journal that cannot be trusted (wrong key, corrupt ids or MACs): as
+ * stock, the device then fails all I/O and writes nothing, so the journal
+ * stays on disk for a later load with the right parameters.
+ */
+static int integrity_fail(struct integrity_c *ic, const char *what, int err)
+{
+	DMERR("Error on %s: %d", what, err);
+	WRITE_ONCE(ic->failed, true);
+	return err;
+}
+
+/*
  * Replay at resume. Every sector must carry a known commit id; the walk
  * starts after the newest section of the last used sequence and accepts
  * sections while they carry the expected sequence.
@@ -820,15 +929,21 @@ static int replay_journal(struct integrity_c *ic)
 {
 	bool used[N_COMMIT_IDS] = { };
 	unsigned int max_section[N_COMMIT_IDS] = { };
-	unsigned int i, j, k, unused, last_used, want, start, n, erase = 0;
+	unsigned int i, j, k, unused, last_used, want, start, n, erase;
 	bool any = false, empty = true;
 	int r;
 
 	r = sync_io(ic, meta_bdev(ic), REQ_OP_READ, ic->start + SB_SECTORS,
-		    (sector_t)ic->journal_sections * ic->section_sectors, ic->journal);
+		    (sector_t)ic->journal_sections * ic->section_sectors,
+		    ic->journal_io ? ic->journal_io : ic->journal);
 	if (r) {
 		DMERR("error reading journal: %d", r);
 		return r;
+	}
+	for (i = 0; ic->journal_io && i < ic->journal_sections; i++) {
+		r = crypt_section(ic, i, false);
+		if (r)
+			return r;
 	}
 	for (i = 0; i < ic->journal_sections; i++) {
 		for (j = 0; j < ic->section_sectors; j++) {
@@ -837,18 +952,16 @@ static int replay_journal(struct integrity_c *ic)
 			for (k = 0; k < N_COMMIT_IDS; k++)
 				if (id == commit_id(ic, i, j, k))
 					break;
-			if (k == N_COMMIT_IDS) {
-				DMERR("journal commit ids are inconsistent, clearing the journal");
-				goto clear;
-			}
+			if (k == N_COMMIT_IDS)
+				return integrity_fail(ic, "journal commit id", -EIO);
 			if (!j) {
 				used[k] = true;
 				max_section[k] = i;
 			}
 		}
 		if (mac_section(ic, i, true)) {
-			DMERR("journal MAC mismatch, clearing the journal");
-			goto clear;
+			audit_event(ic, "mac-journal");
+			return integrity_fail(ic, "journal mac", -EILSEQ);
 		}
 		for (j = 0; j < ic->section_entries; j++)
 			if (!entry_unused(jentry(ic, i, j)))
@@ -857,10 +970,8 @@ static int replay_journal(struct integrity_c *ic)
 	for (unused = 0; unused < N_COMMIT_IDS; unused++)
 		if (!used[unused] && used[(unused + N_COMMIT_IDS - 1) % N_COMMIT_IDS])
 			break;
-	if (unused == N_COMMIT_IDS) {
-		DMERR("journal commit ids are inconsistent, clearing the journal");
-		goto clear;
-	}
+	if (unused == N_COMMIT_IDS)
+		return integrity_fail(ic, "journal commit ids", -EIO);
 	last_used = (unused + N_COMMIT_IDS - 1) % N_COMMIT_IDS;
 	want = (last_used + N_COMMIT_IDS - 1) % N_COMMIT_IDS;
 	start = max_section[last_used] + 1;
@@ -893,7 +1004,6 @@ walked:
 	}
 	/* a sequence that is neither of the last two used */
 	erase = (last_used + 2) % N_COMMIT_IDS;
-clear:
 	r = init_journal(ic, erase);
 	ic->commit_start = 0;
 	ic->commit_seq = (erase + 1) % N_COMMIT_IDS;
@@ -1049,8 +1159,11 @@ static int do_read(struct integrity_c *ic, struct bio *bio, sector_t s, sector_t
 			return r;
 		if (memcmp(ic->tags + (ic->max_io >> ic->log2_spb) * ic->tag_size, tag,
 			   ic->tag_size)) {
-			DMERR_LIMIT("%pg: checksum failed at sector 0x%llx",
-				    ic->dev->bdev, (unsigned long long)(s + i));
+			DMERR_LIMIT("%pg: Checksum failed at sector 0x%llx",
+				    bio->bi_bdev, (unsigned long long)(s + i));
+#if IS_ENABLED(CONFIG_DM_AUDIT)
+			dm_audit_log_bio(DM_MSG_PREFIX, "integrity-checksum", bio, s + i, 0);
+#endif
 			atomic64_inc(&ic->mismatches);
 			return -EILSEQ;
 		}
@@ -1116,8 +1229,15 @@ static int do_write(struct integrity_c *ic, struct bio *bio, sector_t s, sector_
 	return 0;
 }
 
+/* Sectors from @s to the end of its interleave area. */
+static sector_t area_left(struct integrity_c *ic, sector_t s)
+{
+	return (((s >> log2_il(ic)) + 1) << log2_il(ic)) - s;
+}
+
 static int do_discard(struct integrity_c *ic, sector_t s, sector_t n)
 {
+	sector_t i, len;
 	int r;
 
 	if (ic->mode == 'J') {
@@ -1131,19 +1251,22 @@ static int do_discard(struct integrity_c *ic, sector_t s, sector_t n)
 		if (r)
 			return r;
 	}
-	while (n) {
-		sector_t len = min_t(sector_t, n, ic->max_io);
-
+	for (i = 0; i < n; i += len) {
+		len = min_t(sector_t, n - i, ic->max_io);
 		if (!ic->meta_dev)
-			len = min_t(sector_t, len, (((s >> log2_il(ic)) + 1) << log2_il(ic)) - s);
+			len = min_t(sector_t, len, area_left(ic, s + i));
 		memset(ic->tags, DISCARD_FILLER, (len >> ic->log2_spb) * ic->tag_size);
-		r = rw_tags(ic, s, len, ic->tags, true);
+		r = rw_tags(ic, s + i, len, ic->tags, true);
 		if (r)
 			return r;
-		s += len;
-		n -= len;
 	}
-	return dm_bufio_write_dirty_buffers(ic->bufio);
+	r = dm_bufio_write_dirty_buffers(ic->bufio);
+	/* the filler tags are down: now the data may go, as stock passes it on */
+	for (i = 0; !r && i < n; i += len) {
+		len = ic->meta_dev ? n : min_t(sector_t, n - i, area_left(ic, s + i));
+		r = blkdev_issue_discard(ic->dev->bdev, data_sector(ic, s + i), len, GFP_NOIO);
+	}
+	return r;
 }
 
 static int do_flush(struct integrity_c *ic)
@@ -1272,6 +1395,8 @@ static int integrity_map(struct dm_target *ti, struct bio *bio)
 	struct integrity_c *ic = ti->private;
 	sector_t n = bio_sectors(bio);
 
+	if (READ_ONCE(ic->failed))
+		return DM_MAPIO_KILL;
 	if (n) {
 		sector_t s = dm_target_offset(ti, bio->bi_iter.bi_sector);
 
@@ -1320,7 +1445,7 @@ static void integrity_postsuspend(struct dm_target *ti)
 	cancel_delayed_work_sync(&ic->bitmap_work);
 	cancel_work_sync(&ic->recalc_work);
 	flush_workqueue(ic->wq);
-	if (ic->mode == 'R')
+	if (ic->mode == 'R' || ic->failed)
 		return;
 	if (ic->mode == 'J')
 		r = journal_commit(ic);
@@ -1401,7 +1526,7 @@ static void integrity_resume(struct dm_target *ti)
 	struct integrity_c *ic = ti->private;
 	int r = 0;
 
-	if (ic->mode != 'R') {
+	if (ic->mode != 'R' && !ic->failed) {
 		if (ic->sb_dirty) {
 			r = write_sb(ic);
 			ic->sb_dirty = false;
@@ -1533,8 +1658,6 @@ static void integrity_io_hints(struct dm_target *ti, struct queue_limits *limits
 		limits->physical_block_size = max(limits->physical_block_size, bsz);
 		blk_limits_io_min(limits, bsz);
 	}
-	if (ic->discard)
-		limits->discard_granularity = bsz;
 }
 
 /* dm-crypt stores its per-block AEAD tag and IV through this profile. */
@@ -1563,7 +1686,7 @@ static int parse_alg(struct alg_arg *a, const char *arg, char **error,
 {
 	const char *colon;
 
-	kfree(a->spec);
+	kfree_sensitive(a->spec);
 	kfree(a->name);
 	kfree_sensitive(a->key);
 	memset(a, 0, sizeof(*a));
@@ -1623,9 +1746,151 @@ static int get_mac(struct crypto_shash **tfm, struct alg_arg *a, char **error,
 	return 0;
 }
 
+/*
+ * Stream cipher: the keystream is the encryption of zeros with a zero IV over
+ * the journal and 32 more bytes; those encrypt the four commit ids, and the
+ * encrypted values are the ids used from then on.
+ */
+static int make_keystream(struct integrity_c *ic, struct crypto_skcipher *tfm)
+{
+	size_t bytes = journal_bytes(ic);
+	unsigned int pages = bytes >> PAGE_SHIFT, i;
+	struct skcipher_request *req;
+	struct scatterlist *sg;
+	DECLARE_CRYPTO_WAIT(wait);
+	__le64 *ids;
+	u8 *iv;
+	int r = -ENOMEM;
+
+	ic->journal_xor = vzalloc(bytes);
+	sg = kvmalloc_array(pages + 1, sizeof(*sg), GFP_KERNEL);
+	ids = kmalloc_array(N_COMMIT_IDS, sizeof(*ids), GFP_KERNEL);
+	iv = kzalloc(max(crypto_skcipher_ivsize(tfm), 1U), GFP_KERNEL);
+	req = skcipher_request_alloc(tfm, GFP_KERNEL);
+	if (!ic->journal_xor || !sg || !ids || !iv || !req)
+		goto out;
+	sg_init_table(sg, pages + 1);
+	for (i = 0; i < pages; i++)
+		sg_set_page(&sg[i], vmalloc_to_page(ic->journal_xor + ((size_t)i << PAGE_SHIFT)),
+			    PAGE_SIZE, 0);
+	for (i = 0; i < N_COMMIT_IDS; i++)
+		ids[i] = cpu_to_le64(ic->commit_ids[i]);
+	sg_set_buf(&sg[pages], ids, N_COMMIT_IDS * sizeof(*ids));
+	skcipher_request_set_callback(req, CRYPTO_TFM_REQ_MAY_BACKLOG |
+				      CRYPTO_TFM_REQ_MAY_SLEEP, crypto_req_done, &wait);
+	skcipher_request_set_crypt(req, sg, sg, bytes + N_COMMIT_IDS * sizeof(*ids), iv);
+	r = crypto_wait_req(crypto_skcipher_encrypt(req), &wait);
+	for (i = 0; !r && i < N_COMMIT_IDS; i++)
+		ic->commit_ids[i] = le64_to_cpu(ids[i]);
+out:
+	skcipher_request_free(req);
+	kfree(iv);
+	kfree(ids);
+	kvfree(sg);
+	return r;
+}
+
+/*
+ * Block cipher: section i is encrypted as one message whose IV is the
+ * encryption (zero IV) of le32(i) padded with zeros to a whole block.
+ */
+static int make_section_ivs(struct integrity_c *ic, struct crypto_skcipher *tfm)
+{
+	unsigned int ivsize = crypto_skcipher_ivsize(tfm);
+	unsigned int len = roundup(ivsize, crypto_skcipher_blocksize(tfm));
+	unsigned int pages = section_bytes(ic) >> PAGE_SHIFT, i;
+	DECLARE_CRYPTO_WAIT(wait);
+	struct scatterlist sg;
+	u8 *blk;
+	int r = 0;
+
+	ic->jc_req = skcipher_request_alloc(tfm, GFP_KERNEL);
+	ic->jc_iv = kzalloc(max(ivsize, 1U), GFP_KERNEL);
+	ic->jc_ivs = kvzalloc(max((size_t)ic->journal_sections * ivsize, (size_t)1),
+			      GFP_KERNEL);
+	ic->jc_src = kmalloc_array(pages, sizeof(struct scatterlist), GFP_KERNEL);
+	ic->jc_dst = kmalloc_array(pages, sizeof(struct scatterlist), GFP_KERNEL);
+	blk = kmalloc(max(len, 4U), GFP_KERNEL);
+	if (!ic->jc_req || !ic->jc_iv || !ic->jc_ivs || !ic->jc_src || !ic->jc_dst || !blk) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (i = 0; ivsize && i < ic->journal_sections; i++) {
+		memset(blk, 0, len);
+		put_unaligned_le32(i, blk);
+		memset(ic->jc_iv, 0, ivsize);
+		sg_init_one(&sg, blk, len);
+		skcipher_request_set_callback(ic->jc_req, CRYPTO_TFM_REQ_MAY_BACKLOG |
+					      CRYPTO_TFM_REQ_MAY_SLEEP, crypto_req_done, &wait);
+		skcipher_request_set_crypt(ic->jc_req, &sg, &sg, len, ic->jc_iv);
+		r = crypto_wait_req(crypto_skcipher_encrypt(ic->jc_req), &wait);
+		if (r)
+			break;
+		memcpy(ic->jc_ivs + (size_t)i * ivsize, blk, ivsize);
+	}
+out:
+	kfree_sensitive(blk);
+	return r;
+}
+
+static int setup_journal_crypt(struct integrity_c *ic, char **error)
+{
+	struct crypto_skcipher *tfm;
+	unsigned int i, j;
+	int r;
+
+	if (ic->journal_crypt_alg.name) {
+		tfm = crypto_alloc_skcipher(ic->journal_crypt_alg.name, 0,
+					    CRYPTO_ALG_ALLOCATES_MEMORY);
+		if (IS_ERR(tfm)) {
+			*error = "Invalid journal cipher";
+			return PTR_ERR(tfm);
+		}
+		if (ic->journal_crypt_alg.key) {
+			r = crypto_skcipher_setkey(tfm, ic->journal_crypt_alg.key,
+						   ic->journal_crypt_alg.key_size);
+			if (r) {
+				crypto_free_skcipher(tfm);
+				*error = "Error setting encryption key";
+				return r;
+			}
+		}
+		ic->journal_io = vmalloc(journal_bytes(ic));
+		if (!ic->journal_io) {
+			crypto_free_skcipher(tfm);
+			*error = "Cannot allocate buffers";
+			return -ENOMEM;
+		}
+		if (crypto_skcipher_blocksize(tfm) == 1) {
+			/* the keystream is all we need afterwards */
+			r = make_keystream(ic, tfm);
+			crypto_free_skcipher(tfm);
+		} else {
+			ic->journal_crypt = tfm;
+			r = make_section_ivs(ic, tfm);
+		}
+		if (r) {
+			*error = "Unable to encrypt journal";
+			return r;
+		}
+	}
+	/* the encrypted ids may collide: bump until all four differ */
+	for (i = 1; i < N_COMMIT_IDS; i++) {
+		for (j = 0; j < i; ) {
+			if (ic->commit_ids[j] == ic->commit_ids[i]) {
+				ic->commit_ids[i]++;
+				j = 0;
+			} else {
+				j++;
+			}
+		}
+	}
+	return 0;
+}
+
 static void free_alg(struct alg_arg *a)
 {
-	kfree(a->spec);
+	kfree_sensitive(a->spec);
 	kfree(a->name);
 	kfree_sensitive(a->key);
 }
@@ -1646,6 +1911,16 @@ static void integrity_dtr(struct dm_target *ti)
 	kvfree(ic->tags);
 	kfree(ic->calc);
 	vfree(ic->journal);
+	vfree(ic->journal_io);
+	if (ic->journal_xor)
+		kvfree_sensitive(ic->journal_xor, journal_bytes(ic));
+	skcipher_request_free(ic->jc_req);
+	kfree_sensitive(ic->jc_iv);
+	kvfree(ic->jc_ivs);
+	kfree(ic->jc_src);
+	kfree(ic->jc_dst);
+	if (ic->journal_crypt)
+		crypto_free_skcipher(ic->journal_crypt);
 	kvfree(ic->bitmap);
 	kvfree(ic->recalc_bitmap);
 	if (ic->sb)
@@ -1662,6 +1937,7 @@ static void integrity_dtr(struct dm_target *ti)
 	if (ic->dev)
 		dm_put_device(ti, ic->dev);
 	kfree(ic);
+	audit_ti(AUDIT_DM_CTRL, "dtr", ti, 1);
 }
 
 /* Refused unless legacy_recalculate: an attacker could make us sign data. */
@@ -1849,12 +2125,6 @@ static int integrity_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 		    "Invalid journal mac", "Error setting journal mac key");
 	if (r)
 		goto bad;
-	if (ic->journal_crypt_alg.name) {
-		/* not implemented: refuse rather than write plaintext */
-		ti->error = "journal_crypt is not supported by this module";
-		r = -EOPNOTSUPP;
-		goto bad;
-	}
 	if (!ic->tag_size) {
 		if (!ic->internal_hash) {
 			ti->error = "Unknown tag size";
@@ -2027,6 +2297,9 @@ static int integrity_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	}
 	for (i = 0; i < N_COMMIT_IDS; i++)
 		ic->commit_ids[i] = 0x1111111111111111ULL * (i + 1);
+	r = setup_journal_crypt(ic, &ti->error);
+	if (r)
+		goto bad;
 
 	ic->bufio = dm_bufio_client_create(meta_bdev(ic), 1U << (SECTOR_SHIFT +
 					   ic->log2_buffer_sectors), 1, 0, NULL, NULL, 0);
@@ -2089,8 +2362,10 @@ static int integrity_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	ti->flush_supported = true;
 	if (ic->discard)
 		ti->num_discard_bios = 1;
+	audit_ti(AUDIT_DM_CTRL, "ctr", ti, 1);
 	return 0;
 bad:
+	audit_ti(AUDIT_DM_CTRL, "ctr", ti, 0);
 	integrity_dtr(ti);
 	return r;
 }

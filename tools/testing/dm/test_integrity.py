@@ -9,7 +9,7 @@ import time
 import pytest
 
 from dmharness import KernelLog
-from dmtest import (create, devno, fails, has_target, pattern, read_at, remove, run,
+from dmtest import (create, devno, fails, has_target, io_errno, pattern, read_at, remove, run,
                     status, table, target_versions, wait_for, write_at)
 
 SB_FLAGS = {"journal_mac": 0x1, "recalculating": 0x2, "dirty_bitmap": 0x4,
@@ -312,6 +312,61 @@ def test_corrupt_tag_fails(dev):
     close()
 
 
+def audit_enable(on):
+    """Turn kernel audit on or off (AUDIT_SET over netlink, as auditctl -e):
+    without auditd the records go to the kernel log."""
+    import socket
+    sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 9)   # NETLINK_AUDIT
+    try:
+        sock.bind((0, 0))
+        body = struct.pack("=10I", 1, int(on), *([0] * 8))     # mask ENABLED
+        sock.send(struct.pack("=IHHII", 16 + len(body), 1001, 5, 1, 0) + body)
+        ack = sock.recv(4096)
+        assert struct.unpack("=H", ack[4:6])[0] == 2 and \
+            struct.unpack("=i", ack[16:20])[0] == 0, ack[:20]
+        sock.send(struct.pack("=IHHII", 16, 1000, 1, 2, 0))     # AUDIT_GET
+        got = sock.recv(4096)
+        assert struct.unpack("=I", got[20:24])[0] == int(on), got[:40]
+    finally:
+        sock.close()
+
+
+def test_audit_checksum_failure(dev):
+    """A checksum failure is an audit event (op=integrity-checksum with the
+    logical sector)."""
+    iv = fmt_open(dev, fmt=["--no-wipe", "--integrity-no-journal"],
+                  opn=["--integrity-no-journal"])
+    write_at(iv, 0, pattern("au", 8 * 512))
+    close()
+    g = Geometry(dev)
+    off = g.tag_offset(3)
+    blk = bytearray(read_at(dev, off // 512 * 512, 512))
+    blk[off % 512] ^= 1
+    write_at(dev, off // 512 * 512, bytes(blk))
+    isetup("open", "--integrity-no-journal", dev, "iv")
+    # kauditd prints under printk_ratelimit() (10 records per 5 s): switch
+    # audit on only around the read so that the syscall records of the
+    # setup do not use the budget up.
+    klog = KernelLog()
+    audit_enable(True)
+    try:
+        assert io_errno(iv, 3 * 512, 512) in (errno.EILSEQ, errno.EIO)
+        lines = []
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and \
+                not any("op=integrity-checksum" in x for x in lines):
+            time.sleep(0.2)
+            lines.extend(klog.read())
+    finally:
+        audit_enable(False)
+        klog.close()
+    close()
+    rec = [x for x in lines if "module=integrity op=integrity-checksum" in x]
+    assert rec, [x for x in lines if "audit" in x.lower()]
+    assert "type=1339 " in rec[0] and " sector=3 " in rec[0] and \
+        rec[0].endswith(" res=0"), rec
+
+
 def test_sha256(dev):
     iv = fmt_open(dev, fmt=["--integrity", "sha256"], opn=["--integrity", "sha256"])
     assert dump(dev)["integrity_tag_size"] == "32"
@@ -470,12 +525,163 @@ def test_meta_device(loopdev):
         tag_crc32c(3, data[1536:2048], g.salt_used)
 
 
-def test_discard(dev):
-    iv = fmt_open(dev, opn=["--allow-discards"])
-    write_at(iv, 0, pattern("d", 65536))
-    run("blkdiscard", "-o", "0", "-l", "32768", iv)
-    assert len(read_at(iv, 0, 65536)) == 65536
-    assert read_at(iv, 32768, 32768) == pattern("d", 65536)[32768:]
+@pytest.mark.parametrize("mode", ["J", "D", "B"])
+def test_discard(dev, mode):
+    """allow_discards: the discarded blocks get filler tags (0xf6) and the
+    discard goes down to the data device, so they read back as the device
+    returns them (zeros on loop), unchecked and without errors."""
+    opts = {"J": [], "D": ["--integrity-no-journal"], "B": ["--integrity-bitmap-mode"]}[mode]
+    iv = fmt_open(dev, fmt=opts, opn=["--allow-discards"] + opts)
+    data = pattern("d", 65536)
+    write_at(iv, 0, data)
+    run("blkdiscard", "-o", "4096", "-l", "8192", iv)
+    back = read_at(iv, 0, 65536)
+    assert back[:4096] == data[:4096]
+    assert back[4096:12288] == bytes(8192)
+    assert back[12288:] == data[12288:]
+    assert info_fields("iv")[0] == "0"
+    write_at(iv, 8192, data[8192:12288])       # a discarded block is writable
+    assert read_at(iv, 0, 65536)[8192:12288] == data[8192:12288]
+    close()
+    g = Geometry(dev)
+    for s in (8, 15):
+        assert g.tag(dev, s) == b"\xf6" * 4
+        assert read_at(dev, g.data_sector(s) * 512, 512) == bytes(512)
+    assert g.tag(dev, 16) == tag_crc32c(16, data[8192:8704], g.salt_used)
+    assert g.tag(dev, 7) == tag_crc32c(7, data[3584:4096], g.salt_used)
+
+
+# ------------------------------------------------------- journal_crypt
+
+JC_CAPI = {"ctr-aes": "ctr(aes)", "cbc-aes": "cbc(aes)"}
+
+
+def jc_args(keyfile, alg):
+    return ["--journal-crypt", alg, "--journal-crypt-key-file", keyfile,
+            "--journal-crypt-key-size", "32"]
+
+
+def journal_decrypt(g, raw, alg):
+    """Plaintext journal and commit ids of an encrypted journal image
+    (formats/integrity.md 4.4)."""
+    ciphers = pytest.importorskip("cryptography.hazmat.primitives.ciphers")
+    aes = ciphers.algorithms.AES(bytes.fromhex(KEY_HEX))
+    ids = [0x1111111111111111 * (k + 1) for k in range(4)]
+    if alg == "ctr-aes":
+        ks = ciphers.Cipher(aes, ciphers.modes.CTR(bytes(16))).encryptor().update(
+            bytes(len(raw) + 32))
+        plain = bytes(a ^ b for a, b in zip(raw, ks))
+        packed = struct.pack("<4Q", *ids)
+        ids = list(struct.unpack("<4Q", bytes(a ^ b for a, b in zip(packed, ks[len(raw):]))))
+        return plain, ids
+    plain = b""
+    size = g.section_sectors * 512
+    for i in range(g.sections):
+        iv = ciphers.Cipher(aes, ciphers.modes.ECB()).encryptor().update(
+            struct.pack("<I", i) + bytes(12))
+        plain += ciphers.Cipher(aes, ciphers.modes.CBC(iv)).decryptor().update(
+            raw[i * size:(i + 1) * size])
+    return plain, ids
+
+
+def commit_seqs(g, plain, ids):
+    """The commit sequence of every journal sector (None: no valid id)."""
+    out = []
+    for i in range(g.sections):
+        for j in range(g.section_sectors):
+            off = (i * g.section_sectors + j) * 512 + 504
+            cid = struct.unpack("<Q", plain[off:off + 8])[0]
+            k = [k for k in range(4) if ids[k] ^ (i << 32) ^ j == cid]
+            out.append(k[0] if k else None)
+    return out
+
+
+@pytest.mark.parametrize("alg", ["ctr-aes", "cbc-aes"])
+def test_journal_crypt_format(dev, keyfile, alg):
+    """An encrypted journal decrypts as the spec says: valid commit ids in
+    every sector, and the entries of a committed write."""
+    jc = jc_args(keyfile, alg)
+    iv = fmt_open(dev, fmt=["--no-wipe"] + jc, opn=jc)
+    assert f" journal_crypt:{JC_CAPI[alg]}:{KEY_HEX}" in table("iv", "--showkeys")
+    g = Geometry(dev)
+    data = pattern("jc", 16 * 512)
+    write_at(iv, 64 * 512, data)      # fsync: the commit is on disk
+    raw = read_at(dev, 8 * 512, (g.initial - 8) * 512)
+    assert read_at(iv, 64 * 512, len(data)) == data
+    close()
+    assert sorted(set(g.journal_sectors_used(raw))) != list(range(64, 80))
+    plain, ids = journal_decrypt(g, raw, alg)
+    assert None not in commit_seqs(g, plain, ids)
+    assert sorted(set(g.journal_sectors_used(plain))) == list(range(64, 80))
+
+
+@pytest.mark.parametrize("alg", ["ctr-aes", "cbc-aes"])
+def test_journal_crypt_replay(dev, keyfile, alg):
+    """Power cut after the commit of an encrypted journal, before the
+    write-back: the next open decrypts and replays it."""
+    jc = jc_args(keyfile, alg)
+    iv = fmt_open(dev, fmt=["--no-wipe"] + jc, opn=jc)
+    g = Geometry(dev)
+    data = pattern("jcr", 16 * 512)
+    write_at(iv, 64 * 512, data)
+    journal = read_at(dev, 8 * 512, (g.initial - 8) * 512)
+    close()
+    write_at(dev, 8 * 512, journal)
+    for s in range(64, 80):
+        write_at(dev, g.data_sector(s) * 512, pattern(f"g{s}", 512))
+    isetup("open", *jc, dev, "iv")
+    assert read_at(iv, 64 * 512, len(data)) == data
+    close()
+    for s in range(64, 80):
+        assert read_at(dev, g.data_sector(s) * 512, 512) == data[(s - 64) * 512:][:512]
+        assert g.tag(dev, s) == tag_crc32c(s, data[(s - 64) * 512:][:512], g.salt_used)
+
+
+def test_journal_crypt_wrong_key(dev, keyfile, tmp_path):
+    """A journal that does not decrypt to valid commit ids fails the device
+    (EIO, as stock) and is left alone: the right key opens it again."""
+    jc = jc_args(keyfile, "ctr-aes")
+    iv = fmt_open(dev, fmt=jc, opn=jc)
+    data = pattern("wk", 8192)
+    write_at(iv, 0, data)
+    close()
+    other = tmp_path / "other"
+    other.write_bytes(bytes(32))
+    klog = KernelLog()
+    isetup("open", *jc_args(str(other), "ctr-aes"), dev, "iv")
+    assert io_errno(iv, 0, 4096) == errno.EIO
+    lines = klog.read()
+    klog.close()
+    close()
+    assert any("integrity: Error on journal commit id" in x for x in lines), lines
+    isetup("open", *jc, dev, "iv")
+    assert read_at(iv, 0, len(data)) == data
+    close()
+
+
+def test_journal_crypt_fs(dev, keyfile):
+    """A filesystem on a volume with an encrypted journal (many commits,
+    journal wrap-around) checks clean after a reopen."""
+    jc = jc_args(keyfile, "ctr-aes")
+    iv = fmt_open(dev, fmt=["-j", str(1 << 20)] + jc, opn=jc)
+    run("mkfs.ext4", "-q", "-F", iv)
+    mnt = "/tmp/dmtest-integ-mnt"
+    os.makedirs(mnt, exist_ok=True)
+    run("mount", iv, mnt)
+    try:
+        with open(f"{mnt}/f", "wb") as f:
+            f.write(pattern("jfs", 3 << 20))
+    finally:
+        run("umount", mnt)
+    close()
+    isetup("open", *jc, dev, "iv")
+    run("fsck.ext4", "-fn", iv)
+    run("mount", "-o", "ro", iv, mnt)
+    try:
+        with open(f"{mnt}/f", "rb") as f:
+            assert f.read() == pattern("jfs", 3 << 20)
+    finally:
+        run("umount", mnt)
     close()
 
 
