@@ -29,6 +29,8 @@
 #include <linux/scatterlist.h>
 #include <linux/highmem.h>
 #include <linux/log2.h>
+#include <linux/kthread.h>
+#include <linux/rbtree.h>
 #include <linux/audit.h>
 #include <linux/rtnetlink.h>
 #include <keys/user-type.h>
@@ -89,6 +91,14 @@ struct crypt_config {
 
 	struct workqueue_struct *io_queue;
 	struct workqueue_struct *crypt_queue;
+
+	/*
+	 * Encrypted writes wait here, sorted by sector, for one thread that
+	 * submits them under a plug: the crypt workers finish in any order.
+	 */
+	struct task_struct *write_thread;
+	spinlock_t write_lock;
+	struct rb_root write_tree;
 
 	const struct crypt_iv_ops *iv_ops;
 	union {
@@ -170,6 +180,7 @@ struct crypt_io {
 	void *spare_req;	/* an idle request the next unit may use */
 	u8 *tags;		/* on-disk metadata of every unit */
 	bool tags_pooled;
+	struct rb_node rb_node;	/* in write_tree */
 	/* the first request follows */
 };
 
@@ -1402,6 +1413,23 @@ static void crypt_end_base(struct crypt_io *io, blk_status_t status)
 	bio_endio(base);
 }
 
+/* dm-audit records, as stock sends them; nothing when DM_AUDIT is off. */
+static void crypt_audit_ti(int type, const char *op, struct dm_target *ti, int result)
+{
+#if IS_ENABLED(CONFIG_DM_AUDIT)
+	dm_audit_log_ti(type, DM_MSG_PREFIX, op, ti, result);
+#endif
+}
+
+static void crypt_audit_aead(struct bio *bio, sector_t sector)
+{
+	DMERR_LIMIT("%pg: INTEGRITY AEAD ERROR, sector %llu", bio->bi_bdev,
+		    (unsigned long long)sector);
+#if IS_ENABLED(CONFIG_DM_AUDIT)
+	dm_audit_log_bio(DM_MSG_PREFIX, "integrity-aead", bio, sector, 0);
+#endif
+}
+
 static void crypt_set_error(struct crypt_io *io, int r)
 {
 	blk_status_t st = r == -EBADMSG ? BLK_STS_PROTECTION : BLK_STS_IOERR;
@@ -1430,8 +1458,7 @@ static void crypt_unit_done(struct crypto_async_request *areq, int err)
 	if (!err && cc->iv_ops && cc->iv_ops->post)
 		err = cc->iv_ops->post(cc, req_org_iv(cc, req), u);
 	if (err == -EBADMSG)
-		DMERR_LIMIT("%pg: INTEGRITY AEAD ERROR, sector %llu",
-			    io->base->bi_bdev, (unsigned long long)u->sector);
+		crypt_audit_aead(io->base, u->sector);
 	if (err)
 		crypt_set_error(io, err);
 	crypt_unit_release(cc, u);
@@ -1535,8 +1562,7 @@ static int crypt_unit_start(struct crypt_config *cc, struct crypt_io *io,
 	}
 
 	if (r == -EBADMSG)
-		DMERR_LIMIT("%pg: INTEGRITY AEAD ERROR, sector %llu",
-			    io->base->bi_bdev, (unsigned long long)u->sector);
+		crypt_audit_aead(io->base, u->sector);
 	if (!r && cc->iv_ops && cc->iv_ops->post)
 		r = cc->iv_ops->post(cc, org_iv, u);
 	return r;
@@ -1689,6 +1715,62 @@ static void crypt_submit_write(struct crypt_io *io)
 	dm_submit_bio_remap(io->base, clone);
 }
 
+/* Hand an encrypted write to the write thread; any context. */
+static void crypt_queue_write(struct crypt_io *io)
+{
+	struct crypt_config *cc = io->cc;
+	struct rb_node **link = &cc->write_tree.rb_node, *parent = NULL;
+	unsigned long flags;
+
+	spin_lock_irqsave(&cc->write_lock, flags);
+	if (RB_EMPTY_ROOT(&cc->write_tree))
+		wake_up_process(cc->write_thread);
+	while (*link) {
+		parent = *link;
+		if (io->sector < rb_entry(parent, struct crypt_io, rb_node)->sector)
+			link = &parent->rb_left;
+		else
+			link = &parent->rb_right;
+	}
+	rb_link_node(&io->rb_node, parent, link);
+	rb_insert_color(&io->rb_node, &cc->write_tree);
+	spin_unlock_irqrestore(&cc->write_lock, flags);
+}
+
+static int crypt_write_thread(void *data)
+{
+	struct crypt_config *cc = data;
+	struct rb_root batch;
+	struct blk_plug plug;
+	struct rb_node *node;
+
+	for (;;) {
+		spin_lock_irq(&cc->write_lock);
+		while (RB_EMPTY_ROOT(&cc->write_tree)) {
+			set_current_state(TASK_INTERRUPTIBLE);
+			spin_unlock_irq(&cc->write_lock);
+			if (kthread_should_stop()) {
+				__set_current_state(TASK_RUNNING);
+				return 0;
+			}
+			schedule();
+			spin_lock_irq(&cc->write_lock);
+		}
+		/* take the whole tree: new writes start a fresh one */
+		batch = cc->write_tree;
+		cc->write_tree = RB_ROOT;
+		spin_unlock_irq(&cc->write_lock);
+
+		blk_start_plug(&plug);
+		while ((node = rb_first(&batch))) {
+			rb_erase(node, &batch);
+			crypt_submit_write(rb_entry(node, struct crypt_io, rb_node));
+		}
+		blk_finish_plug(&plug);
+		cond_resched();
+	}
+}
+
 static void crypt_submit_write_work(struct work_struct *work)
 {
 	crypt_submit_write(container_of(work, struct crypt_io, work));
@@ -1789,13 +1871,18 @@ static void crypt_convert_done(struct crypt_io *io, bool async)
 		crypt_end_base(io, io->error);
 		return;
 	}
-	if (async) {
+	if (!async && (test_bit(CRYPT_NO_OFFLOAD, &cc->flags) ||
+		       test_bit(CRYPT_NO_WRITE_WQ, &cc->flags))) {
+		crypt_submit_write(io);
+		return;
+	}
+	if (async && test_bit(CRYPT_NO_WRITE_WQ, &cc->flags)) {
 		/* crypto callbacks may run in softirq context */
 		INIT_WORK(&io->work, crypt_submit_write_work);
 		queue_work(cc->io_queue, &io->work);
 		return;
 	}
-	crypt_submit_write(io);
+	crypt_queue_write(io);
 }
 
 /* Metadata buffer for the units of bio; may shorten bio to fit the pool. */
@@ -1876,6 +1963,8 @@ static void crypt_dtr(struct dm_target *ti)
 	if (!cc)
 		return;
 
+	if (cc->write_thread)
+		kthread_stop(cc->write_thread);
 	if (cc->crypt_queue)
 		destroy_workqueue(cc->crypt_queue);
 	if (cc->io_queue)
@@ -1902,7 +1991,7 @@ static void crypt_dtr(struct dm_target *ti)
 	/* zeroes the key material stored in cc */
 	kfree_sensitive(cc);
 
-	dm_audit_log_ti(AUDIT_DM_CTRL, DM_MSG_PREFIX, "dtr", ti, 1);
+	crypt_audit_ti(AUDIT_DM_CTRL, "dtr", ti, 1);
 }
 
 /* Lay out one crypto request: tfm request, crypt_unit, IVs, bounce. */
@@ -2054,15 +2143,24 @@ static int crypt_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 		ti->error = "Couldn't create kcryptd queue";
 		goto bad;
 	}
+	spin_lock_init(&cc->write_lock);
+	cc->write_tree = RB_ROOT;
+	cc->write_thread = kthread_run(crypt_write_thread, cc, "dmcrypt_write/%s", devname);
+	if (IS_ERR(cc->write_thread)) {
+		r = PTR_ERR(cc->write_thread);
+		cc->write_thread = NULL;
+		ti->error = "Couldn't spawn write thread";
+		goto bad;
+	}
 
 	ti->num_flush_bios = 1;
 	ti->limit_swap_bios = true;
 	ti->accounts_remapped_io = true;
-	dm_audit_log_ti(AUDIT_DM_CTRL, DM_MSG_PREFIX, "ctr", ti, 1);
+	crypt_audit_ti(AUDIT_DM_CTRL, "ctr", ti, 1);
 	return 0;
 
 bad:
-	dm_audit_log_ti(AUDIT_DM_CTRL, DM_MSG_PREFIX, "ctr", ti, 0);
+	crypt_audit_ti(AUDIT_DM_CTRL, "ctr", ti, 0);
 	crypt_dtr(ti);
 	return r;
 }

@@ -7,9 +7,11 @@ generators written from the format description). The same tests pass on
 stock and on ours, which proves the two write identical bytes.
 """
 import ctypes
+import os
 import hashlib
 import struct
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -448,6 +450,41 @@ def test_workqueue_options_data(dev, opts):
     remove("cr")
     assert back == data
     assert raw == xts_enc(KEY64, iv_plain64(1), data[512:1024])
+
+
+def _kthreads(prefix):
+    out = []
+    for pid in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{pid}/comm") as f:
+                comm = f.read().strip()
+        except OSError:
+            continue
+        if comm.startswith(prefix):
+            out.append(comm)
+    return out
+
+
+@pytest.mark.parametrize("opts", ["", "submit_from_crypt_cpus", "no_write_workqueue"])
+def test_write_thread_concurrent_writes(dev, opts):
+    """Each device has its dmcrypt_write thread (whatever the options, as
+    stock); concurrent writes, submitted sorted or not, land encrypted where
+    they belong."""
+    before = len(_kthreads("dmcrypt_write"))
+    cr = mk(dev, "aes-xts-plain64", KEY64, opts=opts)
+    assert len(_kthreads("dmcrypt_write")) == before + 1
+    data = pattern("wt" + opts, SIZE * 512)
+    chunk = 64 * 1024
+    with ThreadPoolExecutor(16) as ex:
+        list(ex.map(lambda i: write_at(cr, i * chunk, data[i * chunk:(i + 1) * chunk]),
+                    reversed(range(len(data) // chunk))))
+    back = read_at(cr, 0, len(data))
+    remove("cr")
+    assert back == data
+    for s in (0, 1001, SIZE - 1):
+        assert read_at(dev, s * 512, 512) == \
+            xts_enc(KEY64, iv_plain64(s), data[s * 512:(s + 1) * 512])
+    assert len(_kthreads("dmcrypt_write")) == before
 
 
 # ------------------------------------------------------------ constructor errors
