@@ -28,7 +28,8 @@ import dmtest
 MODE_SET = "ours"           # the guest's own set, whatever its mode
 STOCK_SET = "stock"
 _MODPROBE_RULES = "/etc/modprobe.d/dmvm.conf"
-_HIDDEN_RULES = "/run/modswap-dmvm.conf"
+# modprobe reads only *.conf: a rename in place hides the file
+_HIDDEN_RULES = _MODPROBE_RULES + ".modswap-off"
 
 _current = MODE_SET
 
@@ -134,8 +135,12 @@ def _check_set(want):
 
 def _enter_stock(tree):
     subprocess.run(["mount", "--bind", tree, _modtree()], check=True)
-    if os.path.exists(_MODPROBE_RULES):
-        os.rename(_MODPROBE_RULES, _HIDDEN_RULES)
+    try:
+        if os.path.exists(_MODPROBE_RULES):
+            os.rename(_MODPROBE_RULES, _HIDDEN_RULES)
+    except OSError:
+        subprocess.run(["umount", _modtree()], check=True)
+        raise
 
 
 def _leave_stock():
