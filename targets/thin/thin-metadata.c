@@ -571,8 +571,9 @@ static struct thin_md_dev *find_open_dev(struct thin_md *md, u32 id)
 {
 	struct thin_md_dev *td;
 
+	/* A device that vanished in an abort stays apart, even if re-created. */
 	for (td = md->devs; td; td = td->next)
-		if (td->id == id)
+		if (td->id == id && !td->gone)
 			return td;
 	return NULL;
 }
@@ -713,6 +714,8 @@ static int abort_locked(struct thin_md *md)
 	md->vt_error = 0;
 	for (td = md->devs; td; td = td->next) {
 		td->changed = false;
+		if (td->gone)
+			continue;
 		r = lookup_details(md, td->id, &d);
 		if (r && r != -ENODATA) {
 			md->fail_io = true;
@@ -905,7 +908,7 @@ static int get_details(struct thin_md *md, u32 dev_id,
 {
 	struct thin_md_dev *td = find_open_dev(md, dev_id);
 
-	if (td && !td->gone) {
+	if (td) {
 		dev_to_details(td, d);
 		return 0;
 	}
@@ -953,7 +956,7 @@ static int create_snap_locked(struct thin_md *md, u32 dev_id, u32 origin_id)
 		return r;
 
 	origin = find_open_dev(md, origin_id);
-	if (origin && !origin->gone) {
+	if (origin) {
 		origin->snapshotted_time = md->time;
 		origin->changed = true;
 		return 0;
@@ -975,11 +978,10 @@ int thin_md_create_snap(struct thin_md *md, u32 dev_id, u32 origin_id)
 
 static int delete_thin_locked(struct thin_md *md, u32 dev_id)
 {
-	struct thin_md_dev *td = find_open_dev(md, dev_id);
 	u64 key = dev_id;
 	int r;
 
-	if (td && !td->gone)
+	if (find_open_dev(md, dev_id))
 		return -EBUSY;
 	r = dm_pd_btree_remove(&md->details_info, md->details_root, &key,
 			       &md->details_root);
@@ -1311,13 +1313,13 @@ int thin_md_open_dev(struct thin_md *md, u32 dev_id, struct thin_md_dev **tdp)
 	if (md->fail_io)
 		goto out;
 	td = find_open_dev(md, dev_id);
-	if (td && !td->gone) {
+	if (td) {
 		td->open_count++;
 		*tdp = td;
 		r = 0;
 		goto out;
 	}
-	r = td ? -ENODATA : lookup_details(md, dev_id, &d);
+	r = lookup_details(md, dev_id, &d);
 	if (r)
 		goto out;
 	/* Reclaim must not recurse into the pool this device belongs to. */

@@ -304,7 +304,18 @@ static void t_api(void)
 	CHECK_R(thin_md_abort(m));
 	CHECK(thin_md_insert_block(td2, 0, 0) == -ENODATA);
 	CHECK(thin_md_find_block(td2, 0, true, &lk) == -ENODATA);
+	/* Created again, it is a new device; the stale handle stays gone. */
+	CHECK_R(thin_md_create_thin(m, 8));
+	CHECK_R(thin_md_open_dev(m, 8, &snap));
+	CHECK(snap != td2);
+	CHECK_R(tmt_map(snap, 4, &b));
+	CHECK(thin_md_find_block(td2, 4, true, &lk) == -ENODATA);
+	CHECK_R(thin_md_commit(m));
+	CHECK(thin_md_delete_thin(m, 8) == -EBUSY);
+	thin_md_close_dev(snap);
+	CHECK_R(thin_md_delete_thin(m, 8));
 	thin_md_close_dev(td2);
+	CHECK_R(thin_md_commit(m));
 	CHECK(thin_md_verify(m, true) == 0);
 
 	/* space: data ENOSPC, grow only */
