@@ -805,7 +805,11 @@ static void issue_flushes(struct pool *pool, struct bio_list *flushes)
 	if (thin_md_changed(pool->md))
 		r = commit(pool);
 	while ((bio = bio_list_pop(flushes))) {
-		if (r)
+		struct thin_hook *h = dm_per_bio_data(bio,
+						      sizeof(struct thin_hook));
+
+		/* Writes an abort threw away cannot be made durable. */
+		if (r || thin_md_dev_aborted_with_changes(h->tc->td))
 			bio_io_error(bio);
 		else
 			submit_bio_noacct(bio);

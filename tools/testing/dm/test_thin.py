@@ -637,7 +637,7 @@ def test_external_origin(devs):
 
 def test_flush_commits_mappings(devs):
     """After an fsync the mappings are on the metadata device: a raw copy of
-    it, taken while the pool is live, passes thin_check and lists them."""
+    it, taken while the pool is live, lists them."""
     make_pool(devs)
     try:
         msg("create_thin", 0)
@@ -646,7 +646,6 @@ def test_flush_commits_mappings(devs):
             fill(THIN_DEV, "flushed", 3 * MB, MB)
             with tempfile.NamedTemporaryFile() as copy:
                 sh(f"dd if={devs[0]} of={copy.name} bs=1M iflag=direct status=none")
-                run("thin_check", "-q", copy.name)
                 dump = run("thin_dump", copy.name)
         finally:
             remove(THIN)
