@@ -139,14 +139,15 @@ def _enter_stock(tree):
         if os.path.exists(_MODPROBE_RULES):
             os.rename(_MODPROBE_RULES, _HIDDEN_RULES)
     except OSError:
-        subprocess.run(["umount", _modtree()], check=True)
+        subprocess.run(["umount", "--lazy", _modtree()], check=True)
         raise
 
 
 def _leave_stock():
     if os.path.exists(_HIDDEN_RULES):
         os.rename(_HIDDEN_RULES, _MODPROBE_RULES)
-    subprocess.run(["umount", _modtree()], check=True)
+    # Lazily: udevd's kmod keeps the index files of the tree mapped.
+    subprocess.run(["umount", "--lazy", _modtree()], check=True)
 
 
 def switch(to, reload=("dm_mod",)):

@@ -81,8 +81,8 @@ class Luks:
     def format(self):
         pb = PBKDF if self.luks == "luks2" else PBKDF1
         run("cryptsetup", "luksFormat", "-q", "--type", self.luks, *pb,
-            "--key-file", self.kf, "--cipher", self.cipher, "--key-size", self.ksize,
-            *self.extra, self.dev)
+            "--key-file", self.kf, "--cipher", self.cipher,
+            *(["--key-size", self.ksize] if self.ksize else []), *self.extra, self.dev)
 
     def open(self):
         run("cryptsetup", "open", "--key-file", self.kf, self.dev, "io")
@@ -187,8 +187,8 @@ INTEGRITY = {
     "crc32c-bitmap": lambda d, t: Integrity(d, "crc32c", True),
     "sha256-journal": lambda d, t: Integrity(d, "sha256", False),
     "sha256-bitmap": lambda d, t: Integrity(d, "sha256", True),
-    # dm-crypt over dm-integrity: aes-xts key and the hmac key in one
-    "luks2-hmac-sha256": lambda d, t: Luks(d, t, "luks2", "aes-xts-plain64", 768,
+    # dm-crypt over dm-integrity; cryptsetup adds the hmac key to the xts one
+    "luks2-hmac-sha256": lambda d, t: Luks(d, t, "luks2", "aes-xts-plain64", None,
                                            ["--integrity", "hmac-sha256",
                                             "--integrity-no-wipe", "--sector-size", "512"]),
 }
