@@ -188,8 +188,8 @@ def drop_dm():
     raise RuntimeError("cannot remove dm devices: " + " ".join(dmtest.dm_names()))
 
 
-def create(name, table):
-    dmtest.create(name, table)
+def create(name, table, *opts):
+    dmtest.create(name, table, *opts)
     return f"/dev/mapper/{name}"
 
 
@@ -355,7 +355,7 @@ def group_verity(res, order):
             drop_dm()
         # cold: a fresh table has an empty hash-block cache
         sh("sh", "-c", "echo 3 > /proc/sys/vm/drop_caches")
-        d = create("bench-verity", table)
+        d = create("bench-verity", table, "--readonly")
         res.run("verity", "brd", "sha256 4k", mset, cold[0], d, *cold[1:],
                 io_size=VERITY_COLD_IO)
         # warm: one full read brings in every hash block

@@ -3,7 +3,10 @@
 """Turn guest-bench.py's JSON into one table per group; optionally write
 the doc page.
 
-  report.py BENCH.json [--doc Documentation/benchmarks.md]
+  report.py BENCH.json [MORE.json...] [--doc Documentation/benchmarks.md]
+
+With several files, the groups of a later file replace those of the earlier
+ones (a group re-run on its own after a fix).
 """
 import argparse
 import datetime
@@ -66,6 +69,16 @@ def value(rows, group, backend, config, mset, workload):
     return statistics.mean(vals) if vals else None
 
 
+def per_round(rows, group, backend, config, workload):
+    """ours/stock of each round, in run order: is a gap there every time?"""
+    def vals(mset):
+        return [r["value"] for r in rows
+                if (r["group"], r["backend"], r["config"], r["set"], r["workload"]) ==
+                (group, backend, config, mset, workload)]
+    pairs = list(zip(vals("ours"), vals("stock")))
+    return " ".join(f"{o / st:.2f}" for o, st in pairs if st) or "n/a"
+
+
 def fmt(v, unit):
     if v is None:
         return "n/a"
@@ -89,7 +102,7 @@ def group_table(data, group):
     rows = [r for r in data["results"] if r["group"] == group]
     base_name = "raw" if group == "core" else "linear"
     head = ["config", "workload", base_name, "stock", "ours",
-            f"stock/{base_name}", "ours/stock"]
+            f"stock/{base_name}", "ours/stock", "per round"]
     if group == "core":
         head = ["backend"] + head
     lines = []
@@ -101,7 +114,8 @@ def group_table(data, group):
         stock = value(rows, group, backend, config, "stock", workload)
         ours = value(rows, group, backend, config, "ours", workload)
         line = [config, workload, fmt(base, unit), fmt(stock, unit), fmt(ours, unit),
-                ratio(stock, base), ratio(ours, stock)]
+                ratio(stock, base), ratio(ours, stock),
+                per_round(rows, group, backend, config, workload)]
         lines.append(([backend] if group == "core" else []) + line)
     return head, lines
 
@@ -151,10 +165,13 @@ Groups: core, crypt, verity, integrity, snapshot, thin. BENCH_BACKENDS
 (default "brd null_blk") applies to core only; the target groups use brd.
 
 Caveat: the guest is QEMU with TCG (no KVM), two vCPUs, so absolute numbers
-are far below real hardware and noisy (5-10 % between runs, more when another
-guest shares the host's two cores; short fixed-size runs more still); the
-ratios are what to look at. "n/a" for ours means that module of ours is not
-built (its rows are then not measured).
+are far below real hardware (AES-NI and crc32c are emulated: crypt and
+integrity look far slower against linear than on real hardware) and noisy:
+5-10 % between runs on an idle host, but with another guest sharing the
+host's two cores the ours/stock ratio of one row can move by a factor of two
+between rounds. Look at rows that are off in every round, not at one mean.
+"n/a" for ours means that module of ours is not built (its rows are then not
+measured). The per-round values are in the JSON (`results`).
 """
 
 
@@ -175,13 +192,29 @@ def render(data, markdown):
     return "\n".join(out)
 
 
+def merge(runs):
+    """One run from several: later runs' groups replace earlier ones."""
+    data = runs[0]
+    data["runs"] = [{k: r.get(k) for k in ("groups", "rounds", "runtime", "seconds")}
+                    for r in runs]
+    for r in runs[1:]:
+        redo = set(r["groups"])
+        data["results"] = [x for x in data["results"] if x["group"] not in redo]
+        data["results"] += r["results"]
+        data["errors"] = [e for e in data.get("errors", [])
+                          if not any(f", {g}:" in e for g in redo)] + r.get("errors", [])
+        data["na"] = [x for x in data.get("na", []) if x[0] not in redo] + r.get("na", [])
+        data.setdefault("group_seconds", {}).update(r.get("group_seconds", {}))
+        data["groups"] += [g for g in r["groups"] if g not in data["groups"]]
+    return data
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("json")
+    ap.add_argument("json", nargs="+")
     ap.add_argument("--doc")
     args = ap.parse_args()
-    with open(args.json) as f:
-        data = json.load(f)
+    data = merge([json.load(open(p)) for p in args.json])
     print(render(data, False))
     for g, mset in data.get("na", []):
         print(f"n/a: {g} for {mset} (module not built)")
@@ -199,6 +232,9 @@ def main():
                  f"* Rounds: {data['rounds']}, {data['runtime']} s per timed fio run; "
                  f"groups: {' '.join(data.get('groups', []))}; "
                  f"{data.get('seconds', '?')} s in the guest\n")
+        for r in data["runs"][1:]:
+            body += (f"* Re-run of {' '.join(r['groups'])} on its own: rounds "
+                     f"{r['rounds']}, {r['runtime']} s, {r['seconds']} s in the guest\n")
         for e in data.get("errors", []):
             body += f"* Error: {e}\n"
         body += "\n" + render(data, True)
