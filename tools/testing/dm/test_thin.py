@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from corehelp import create_fails
+from corehelp import Kmsg, create_fails
 from dmtest import (create, devno, dmsetup, fill, io_errno, load, pattern, read_at,
                     remove, run, sh, status, table, target_versions, wait_for, write_at)
 
@@ -644,9 +644,9 @@ def test_flush_commits_mappings(devs):
         make_thin()
         try:
             fill(THIN_DEV, "flushed", 3 * MB, MB)
-            with tempfile.NamedTemporaryFile() as copy:
-                sh(f"dd if={devs[0]} of={copy.name} bs=1M iflag=direct status=none")
-                dump = run("thin_dump", copy.name)
+            # The copy goes to a block device: the tools open it O_DIRECT.
+            sh(f"dd if={devs[0]} of={devs[2]} bs=1M iflag=direct oflag=direct status=none")
+            dump = run("thin_dump", devs[2])
         finally:
             remove(THIN)
     finally:
@@ -674,3 +674,50 @@ def test_metadata_checks_clean_after_use(devs):
     run("thin_check", devs[0])
     dump = run("thin_dump", devs[0])
     assert 'dev_id="0"' in dump and 'dev_id="1"' in dump
+
+
+def test_discard_cannot_be_disabled_on_live_pool(devs):
+    make_pool(devs)
+    try:
+        k = Kmsg()
+        try:
+            p = subprocess.run(["dmsetup", "load", POOL, "--table",
+                                f"0 131072 thin-pool {devs[0]} {devs[1]} {BS} 16 1 ignore_discard"],
+                               capture_output=True, text=True)
+            klog = k.lines()
+        finally:
+            k.close()
+        tb = table(POOL)
+    finally:
+        remove(POOL)
+    assert p.returncode != 0
+    assert any("thin-pool: Discard support cannot be disabled once enabled" in line
+               for line in klog), klog
+    assert tb.endswith(" 128 16 0 ")
+
+
+def test_no_space_timeout_fails_queued_writes(devs):
+    make_pool(devs, sectors=16 * BS)
+    param = "/sys/module/dm_thin_pool/parameters/no_space_timeout"
+    with open(param) as f:
+        saved = f.read().strip()
+    with open(param, "w") as f:
+        f.write("2")
+    try:
+        msg("create_thin", 0)
+        make_thin(sectors=16 * MB // 512)
+        try:
+            fill(THIN_DEV, "t-full", 0, MB)
+            start = time.monotonic()
+            e = io_errno(THIN_DEV, 4 * MB, 4096, write=True)
+            waited = time.monotonic() - start
+            f = pool_fields()
+        finally:
+            remove(THIN)
+    finally:
+        remove(POOL)
+        with open(param, "w") as fh:
+            fh.write(saved)
+    assert e == errno.ENOSPC
+    assert 1.5 <= waited < 20
+    assert f[4:7] == ["out_of_data_space", discard_word(devs[1]), "error_if_no_space"]

@@ -117,4 +117,5 @@ def test_lvm_thin_ext4_fstrim(brd):
     finally:
         teardown_vg(pv)
     assert full >= 256
-    assert trimmed <= full - 200
+    # ext4 frees the file's extents; whole pool blocks among them unmap.
+    assert trimmed <= full - 128
