@@ -151,11 +151,13 @@ swapping the whole dm module set inside the same boot: every dm module is
 unloaded (holders first), then stock's are insmod-ed from
 kernel/drivers/md/ (dependencies first) or ours modprobe-d from updates/dm/.
 Each group is its own table with its own baseline. Timed fio runs last
-BENCH_RUNTIME seconds (default 5); some runs instead do a fixed amount of
+BENCH_RUNTIME seconds (default 3); some runs instead do a fixed amount of
 I/O (first writes that must land on fresh space, cold reads), as the group
 notes say. There are BENCH_ROUNDS rounds (default 2), the module sets
 alternating which goes first; numbers are means over the rounds.
 4k rows are IOPS, 1M rows and merges MiB/s; higher is better everywhere.
+With the defaults a run of every group takes about 25 minutes in the guest
+(core 4, crypt 2.3, integrity 2.3, snapshot 1.9, verity 1.3, thin 0.9).
 
     make bench                                   # every group, defaults
     BENCH_GROUPS="crypt verity" make bench       # a subset
