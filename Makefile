@@ -10,7 +10,8 @@
 #                        DM=ours-core:  our dm-mod + stock targets (test-only)
 #   make check TESTS=expr        select tests (pytest -k expression)
 #   make demo            real userspace tools on our modules in the VM
-#   make bench           fio: raw device vs stock vs ours, one VM boot
+#   make bench           fio in one VM boot: stock vs ours per group (core,
+#                        crypt, verity, integrity, snapshot, thin); BENCH_GROUPS
 #   make vm-shell        interactive guest (DM=... selects the module set)
 #   make setup           install what the build and the VM need (apt)
 #   make install         install our modules into /lib/modules/$(KVER)/updates
