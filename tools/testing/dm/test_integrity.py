@@ -215,6 +215,8 @@ def test_table_line_options(dev):
     ("0 300 J 0", "Too big tag size"),
     ("0 4 J 2 recalculate", "Invalid number of feature args"),
     ("0 4 J 1 recalculate", "Recalculate can only be specified with internal_hash"),
+    ("0 4 J 1 journal_crypt:nosuchcipher", "Invalid journal cipher"),
+    ("0 4 J 1 journal_crypt:ctr(aes):0011", "Error setting encryption key"),
 ])
 def test_ctr_errors(dev, args, msg):
     klog = KernelLog()
@@ -615,11 +617,16 @@ def test_journal_crypt_format(dev, keyfile, alg):
     assert sorted(set(g.journal_sectors_used(plain))) == list(range(64, 80))
 
 
-@pytest.mark.parametrize("alg", ["ctr-aes", "cbc-aes"])
-def test_journal_crypt_replay(dev, keyfile, alg):
+@pytest.mark.parametrize("alg, mac", [("ctr-aes", False), ("cbc-aes", False),
+                                      ("ctr-aes", True), ("cbc-aes", True)])
+def test_journal_crypt_replay(dev, keyfile, alg, mac):
     """Power cut after the commit of an encrypted journal, before the
-    write-back: the next open decrypts and replays it."""
+    write-back: the next open decrypts and replays it (with a journal MAC
+    too: it covers the plaintext)."""
     jc = jc_args(keyfile, alg)
+    if mac:
+        jc += ["--journal-integrity", "hmac-sha256", "--journal-integrity-key-file",
+               keyfile, "--journal-integrity-key-size", "32"]
     iv = fmt_open(dev, fmt=["--no-wipe"] + jc, opn=jc)
     g = Geometry(dev)
     data = pattern("jcr", 16 * 512)
