@@ -364,20 +364,21 @@ def test_snapshot_merge_handover(brd, first, second):
     old = pattern("merge-old", MB)
     write_at(raw, 0, old)
     want = bytearray(old)
-    # the origin delayed 50 ms per write: the merge is still going when stopped
-    slow_line = f"0 {n} delay {raw} 0 0 {raw} 0 50"
+    # The merge runs over an origin that delays each write by 200 ms, one
+    # write per non-adjacent chunk: it is still going when it is stopped.
+    slow_line = f"0 {n} delay {raw} 0 0 {raw} 0 200"
     with module_set(first):
+        snap_up(raw, cow, n, chunk=8)
+        try:
+            for i in range(0, 64, 2):
+                write_at(f"/dev/mapper/{ORIG}", i * 4096, b"n" * 4096)
+            snapdata = pattern("merge-snap", 16 * KB)
+            write_at(f"/dev/mapper/{SNAP}", 512 * KB, snapdata)
+            want[512 * KB:512 * KB + len(snapdata)] = snapdata
+        finally:
+            snap_down()
         slow = create("io-slow", slow_line)
         try:
-            snap_up(slow, cow, n, chunk=8)
-            try:
-                for i in range(0, 64, 2):
-                    write_at(f"/dev/mapper/{ORIG}", i * 4096, b"n" * 4096)
-                snapdata = pattern("merge-snap", 16 * KB)
-                write_at(f"/dev/mapper/{SNAP}", 512 * KB, snapdata)
-                want[512 * KB:512 * KB + len(snapdata)] = snapdata
-            finally:
-                snap_down()
             create("io-merge", f"0 {n} snapshot-merge {slow} {cow} P 8")
             sh("sleep 0.3; dmsetup suspend io-merge")
             left_first = snap_usage("io-merge")
