@@ -12,6 +12,8 @@
  * are guarded by bio prison cells so later bios wait for them.
  */
 #include <linux/blkdev.h>
+#include <linux/completion.h>
+#include <linux/refcount.h>
 #include <linux/bio.h>
 #include <linux/device-mapper.h>
 #include <linux/dm-io.h>
@@ -112,7 +114,12 @@ struct pool_c {
 };
 
 struct thin_c {
+	/* In pool->active_thins until the destructor has waited for refs. */
 	struct list_head list;
+	refcount_t refcount;
+	struct completion can_destroy;
+	bool dying;
+	struct mapped_device *thin_md;
 	struct dm_dev *pool_dev;
 	struct dm_dev *origin_dev;
 	sector_t origin_size;
@@ -1351,22 +1358,54 @@ static int pool_preresume(struct dm_target *ti)
 	return 0;
 }
 
-static void pool_resume(struct dm_target *ti)
+static void thin_put(struct thin_c *tc)
 {
-	struct pool_c *pt = ti->private;
-	struct pool *pool = pt->pool;
+	if (refcount_dec_and_test(&tc->refcount))
+		complete(&tc->can_destroy);
+}
+
+/*
+ * The active thin after tc (the first if tc is NULL), with a reference
+ * taken; tc's reference is dropped.  Dying thins are skipped.
+ */
+static struct thin_c *next_active_thin(struct pool *pool, struct thin_c *tc)
+{
+	struct list_head *pos;
+	struct thin_c *next = NULL;
 	unsigned long flags;
 
 	spin_lock_irqsave(&pool->lock, flags);
-	pool->low_water_triggered = false;
-	pool->suspended = false;
+	pos = tc ? tc->list.next : pool->active_thins.next;
+	for (; pos != &pool->active_thins; pos = pos->next) {
+		struct thin_c *t = list_entry(pos, struct thin_c, list);
+
+		if (!t->dying) {
+			refcount_inc(&t->refcount);
+			next = t;
+			break;
+		}
+	}
 	spin_unlock_irqrestore(&pool->lock, flags);
-	queue_delayed_work(pool->wq, &pool->waker, 0);
-	/* The suspend cancelled a running no_space_timeout: start again. */
-	if (get_pool_mode(pool) == PM_OUT_OF_DATA_SPACE &&
-	    !pool->pf.error_if_no_space && no_space_timeout_secs)
-		queue_delayed_work(pool->wq, &pool->no_space_work,
-				   no_space_timeout_secs * HZ);
+	if (tc)
+		thin_put(tc);
+	return next;
+}
+
+/* Thin devices stop mapping while their pool is suspended, as stock. */
+static void suspend_active_thins(struct pool *pool)
+{
+	struct thin_c *tc = NULL;
+
+	while ((tc = next_active_thin(pool, tc)))
+		dm_internal_suspend_noflush(tc->thin_md);
+}
+
+static void resume_active_thins(struct pool *pool)
+{
+	struct thin_c *tc = NULL;
+
+	while ((tc = next_active_thin(pool, tc)))
+		dm_internal_resume(tc->thin_md);
 }
 
 static void pool_presuspend(struct dm_target *ti)
@@ -1377,6 +1416,7 @@ static void pool_presuspend(struct dm_target *ti)
 	spin_lock_irqsave(&pt->pool->lock, flags);
 	pt->pool->suspended = true;
 	spin_unlock_irqrestore(&pt->pool->lock, flags);
+	suspend_active_thins(pt->pool);
 }
 
 static void pool_presuspend_undo(struct dm_target *ti)
@@ -1384,9 +1424,29 @@ static void pool_presuspend_undo(struct dm_target *ti)
 	struct pool_c *pt = ti->private;
 	unsigned long flags;
 
+	resume_active_thins(pt->pool);
 	spin_lock_irqsave(&pt->pool->lock, flags);
 	pt->pool->suspended = false;
 	spin_unlock_irqrestore(&pt->pool->lock, flags);
+}
+
+static void pool_resume(struct dm_target *ti)
+{
+	struct pool_c *pt = ti->private;
+	struct pool *pool = pt->pool;
+	unsigned long flags;
+
+	spin_lock_irqsave(&pool->lock, flags);
+	pool->low_water_triggered = false;
+	pool->suspended = false;
+	spin_unlock_irqrestore(&pool->lock, flags);
+	resume_active_thins(pool);
+	queue_delayed_work(pool->wq, &pool->waker, 0);
+	/* The suspend cancelled a running no_space_timeout: start again. */
+	if (get_pool_mode(pool) == PM_OUT_OF_DATA_SPACE &&
+	    !pool->pf.error_if_no_space && no_space_timeout_secs)
+		queue_delayed_work(pool->wq, &pool->no_space_work,
+				   no_space_timeout_secs * HZ);
 }
 
 static void pool_postsuspend(struct dm_target *ti)
@@ -1724,6 +1784,9 @@ static int thin_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 		goto out_unlock;
 	}
 	INIT_LIST_HEAD(&tc->list);
+	refcount_set(&tc->refcount, 1);
+	init_completion(&tc->can_destroy);
+	tc->thin_md = dm_table_get_md(ti->table);
 
 	if (argc == 3) {
 		if (!strcmp(argv[0], argv[2])) {
@@ -1823,6 +1886,13 @@ static void thin_dtr(struct dm_target *ti)
 {
 	struct thin_c *tc = ti->private;
 	unsigned long flags;
+
+	/* A pool suspend or resume may be walking past this thin. */
+	spin_lock_irqsave(&tc->pool->lock, flags);
+	tc->dying = true;
+	spin_unlock_irqrestore(&tc->pool->lock, flags);
+	thin_put(tc);
+	wait_for_completion(&tc->can_destroy);
 
 	mutex_lock(&pools_mutex);
 	spin_lock_irqsave(&tc->pool->lock, flags);
