@@ -5,15 +5,58 @@ LVM and filesystem tests). Runs inside the test guest.
   * kernel log capture around one step, to check a constructor's ti->error;
   * a raw DM ioctl, for what dmsetup refuses to send (it checks names
     itself, so the kernel's own checks are only reachable this way);
-  * dmsetup info with the field names dmsetup really knows.
+  * dmsetup info with the field names dmsetup really knows;
+  * reloading dm-mod with parameters (dm-init), waiting for it to finish.
 """
 import errno
 import fcntl
 import os
 import struct
 import subprocess
+import time
 
 import dmtest
+
+
+# ------------------------------------------------------- reloading dm-mod
+
+
+def unload_dm():
+    """Unload dm-mod and everything that uses it."""
+    for _ in range(20):
+        with open("/proc/modules") as f:
+            mods = [line.split()[0] for line in f if line.startswith("dm_")]
+        if not mods:
+            return
+        for m in mods:
+            subprocess.run(["rmmod", m], capture_output=True)
+    raise AssertionError("cannot unload the dm modules: %s" % mods)
+
+
+def reload_dm(**params):
+    """Reload dm-mod with module parameters (modprobe adds the kernel
+    command line's dm_mod.* words first, so these win); return the kernel
+    log once dm-init has said its last word."""
+    unload_dm()
+    k = Kmsg()
+    lines = []
+
+    def done():
+        lines.extend(k.lines())
+        return any("device-mapper: init:" in line and
+                   ("ready" in line or "no device" in line or
+                    "failed" in line or "too long" in line)
+                   for line in lines)
+    try:
+        dmtest.run("modprobe", "dm_mod",
+                   *['%s="%s"' % kv for kv in params.items()])
+        dmtest.wait_for(done, what="dm-init to finish")
+        time.sleep(0.2)
+        lines.extend(k.lines())
+    finally:
+        k.close()
+    dmtest.run("udevadm", "settle")
+    return lines
 
 # ------------------------------------------------------------ kernel log
 

@@ -8,53 +8,18 @@ skip it, and run-suite boots one more guest (DM=ours) with that command line
 for the tests of this file that the selection kept.
 """
 import re
-import subprocess
-import time
 
 import pytest
 
-from corehelp import Kmsg
+from corehelp import reload_dm
 from dmtest import dm_names, dmsetup, pattern, read_at, remove, run, table, \
-    wait_for, write_at
+    write_at
 
 pytestmark = pytest.mark.ours_only("dm-init needs dm-mod built in on stock")
 
 # Read by run-suite, which boots the extra guest with it. 1:0 is /dev/ram0,
 # created by the test before dm-mod loads.
 BOOT_APPEND = 'dm_mod.create="bootdev,BOOT-UUID-1,,ro,0 4096 linear 1:0 2048"'
-
-
-def _unload_dm():
-    for _ in range(20):
-        with open("/proc/modules") as f:
-            mods = [line.split()[0] for line in f if line.startswith("dm_")]
-        if not mods:
-            return
-        for m in mods:
-            subprocess.run(["rmmod", m], capture_output=True)
-    raise AssertionError("cannot unload the dm modules: %s" % mods)
-
-
-def _modprobe_dm(*args):
-    """Load dm-mod; return the kernel log once dm-init has said its last."""
-    _unload_dm()
-    k = Kmsg()
-    lines = []
-    try:
-        run("modprobe", "dm_mod", *args)
-
-        def done():
-            lines.extend(k.lines())
-            return any("device-mapper: init:" in line and
-                       ("ready" in line or "no device" in line or
-                        "failed" in line) for line in lines)
-        wait_for(done, what="dm-init to finish")
-        time.sleep(0.2)
-        lines.extend(k.lines())
-    finally:
-        k.close()
-    run("udevadm", "settle")
-    return lines
 
 
 @pytest.fixture
@@ -69,7 +34,7 @@ def test_device_from_kernel_command_line(boot_guest, brd):
     ram, = brd(1, 16)
     data = pattern("boot", 64 << 10)
     write_at(ram, 2048 * 512, data)
-    log = _modprobe_dm()
+    log = reload_dm()
     assert any("device-mapper: init: bootdev is ready" in l for l in log), log
     assert table("bootdev") == "0 4096 linear 1:0 2048"
     info = dmsetup("info", "bootdev")
@@ -83,7 +48,7 @@ def test_device_from_kernel_command_line(boot_guest, brd):
 def test_malformed_string_overrides_and_makes_nothing(boot_guest, brd):
     brd(1, 16)
     # An explicit parameter comes after the command line's, so it wins.
-    log = _modprobe_dm('create=bootbad,,,rx,0 4096 linear 1:0 0')
+    log = reload_dm(create='bootbad,,,rx,0 4096 linear 1:0 0')
     assert any("device bootbad: invalid flags 'rx'" in l for l in log), log
     assert any("invalid dm_mod.create: no device created" in l for l in log), log
     assert dm_names() == []

@@ -6,59 +6,21 @@ parameters. Ours takes them as module parameters, which modprobe also reads
 from the kernel command line: here dm-mod is reloaded with them.
 """
 import re
-import subprocess
-import time
 
 import pytest
 
-from corehelp import Kmsg
-from dmtest import (devno, dm_names, dmsetup, pattern, read_at, remove, run,
+from corehelp import reload_dm
+from dmtest import (devno, dm_names, dmsetup, pattern, read_at, remove,
                     table, wait_for, write_at)
 
 pytestmark = pytest.mark.ours_only("dm-init needs dm-mod built in on stock")
-
-
-def unload_dm():
-    """Unload dm-mod and everything that uses it."""
-    for _ in range(20):
-        with open("/proc/modules") as f:
-            mods = [l.split()[0] for l in f if l.startswith("dm_")]
-        if not mods:
-            return
-        for m in mods:
-            subprocess.run(["rmmod", m], capture_output=True)
-    raise AssertionError("cannot unload the dm modules: %s" % mods)
-
-
-def load_dm(**params):
-    """Reload dm-mod with parameters; returns the kernel log it produced
-    once dm-init has finished (a line with 'is ready' or an error)."""
-    unload_dm()
-    k = Kmsg()
-    args = ['%s="%s"' % (key, val) for key, val in params.items()]
-    run("modprobe", "dm_mod", *args)
-    lines = []
-
-    def done():
-        lines.extend(k.lines())
-        return any("device-mapper: init:" in l and
-                   ("ready" in l or "no device" in l or "failed" in l or
-                    "too long" in l) for l in lines)
-    try:
-        wait_for(done, what="dm-init to finish")
-        time.sleep(0.2)
-        lines.extend(k.lines())
-    finally:
-        k.close()
-    run("udevadm", "settle")
-    return lines
 
 
 def test_creates_read_only_device_with_minor(brd):
     ram, = brd(1, 8)
     data = pattern("init", 64 << 10)
     write_at(ram, 4096 * 512, data)
-    log = load_dm(create=f"boot0,uuid-boot0,77,ro,0 4096 linear {ram} 4096")
+    log = reload_dm(create=f"boot0,uuid-boot0,77,ro,0 4096 linear {ram} 4096")
     assert any("device-mapper: init: boot0 is ready" in l for l in log), log
     assert table("boot0") == f"0 4096 linear {devno(ram)} 4096"
     info = dmsetup("info", "boot0")
@@ -73,7 +35,7 @@ def test_creates_several_devices_and_targets(brd):
     a, b = brd(2, 8)
     spec = (f"two,,,rw,0 2048 linear {a} 0,2048 2048 linear {b} 0;"
             f"stripe,,,rw,0 4096 striped 2 16 {a} 2048 {b} 2048")
-    log = load_dm(create=spec)
+    reload_dm(create=spec)
     wait_for(lambda: {"two", "stripe"} <= set(dm_names()), what="both devices")
     assert table("two") == (f"0 2048 linear {devno(a)} 0\n"
                             f"2048 2048 linear {devno(b)} 0")
@@ -88,7 +50,7 @@ def test_creates_several_devices_and_targets(brd):
 
 def test_waitfor_present_device(brd):
     ram, = brd(1, 8)
-    log = load_dm(create=f"w,,,rw,0 2048 linear {ram} 0", waitfor=ram)
+    log = reload_dm(create=f"w,,,rw,0 2048 linear {ram} 0", waitfor=ram)
     assert any(f"waiting for device {ram}" in l for l in log), log
     assert any("all devices available" in l for l in log), log
     assert "w" in dm_names()
@@ -106,7 +68,7 @@ def test_waitfor_present_device(brd):
 ])
 def test_malformed_create_makes_no_device(brd, spec, msg):
     ram, = brd(1, 8)
-    log = load_dm(create=spec.format(ram=ram))
+    log = reload_dm(create=spec.format(ram=ram))
     assert any(msg in l for l in log), log
     assert any("no device created" in l for l in log), log
     assert dm_names() == []
@@ -115,6 +77,6 @@ def test_malformed_create_makes_no_device(brd, spec, msg):
 def test_bad_table_leaves_nothing(brd):
     ram, = brd(1, 8)
     # Parses, but the device is too small for the table.
-    log = load_dm(create=f"big,,,rw,0 99999999 linear {ram} 0")
+    log = reload_dm(create=f"big,,,rw,0 99999999 linear {ram} 0")
     assert any("big: table load or resume failed" in l for l in log), log
     assert dm_names() == []
