@@ -103,6 +103,9 @@ clean:
 # kmemleak scan. Not part of CI: see README.md, "Debug kernel lane".
 #   make check-debug                 the suite (DM=ours), TESTS= as for check
 #   make check-debug FAULT=io|slab   with fail_make_request / failslab armed
+#   make check-debug DEBUG_RESUME=1  only the test files not yet passed here
+#     (DEBUG_FILES='test_thin*.py' narrows, DEBUG_DEADLINE=HH:MM stops cleanly;
+#     tools/testing/debug-kernel/progress show: what remains)
 DEBUG_TOP := $(CURDIR)/.build/debug
 FAULT ?=
 
