@@ -18,6 +18,7 @@ import pytest
 from corehelp import Kmsg, create_fails
 from dmtest import (create, devno, dmsetup, fill, io_errno, load, pattern, read_at,
                     remove, run, sh, status, table, target_versions, wait_for, write_at)
+from thinhelp import after_test
 
 MB = 1 << 20
 BS = 128                      # data block size, sectors
@@ -29,9 +30,12 @@ SNAP_DEV = "/dev/mapper/" + SNAP
 
 
 @pytest.fixture
-def devs(brd):
-    """(metadata, data) RAM disks of 64 MiB each."""
-    return brd(3, 64)
+def devs(request, brd):
+    """(metadata, data, spare) RAM disks of 64 MiB each. After the test no
+    pool may be left and the metadata must pass thin_check."""
+    d = brd(3, 64)
+    yield d
+    after_test(request, d[0], "tp-")
 
 
 def make_pool(devs, sectors=None, low_water=16, features=""):
