@@ -17,6 +17,7 @@ import pytest
 from dmtest import (create, dmsetup, io_errno, pattern, read_at, run, sh,
                     size_sectors, status, udev_settle, wait_for, write_at)
 from modswap import module_set
+from thinhelp import dump_mapped, thin_check
 
 MB = 1 << 20
 KB = 1 << 10
@@ -398,3 +399,175 @@ def test_snapshot_merge_handover(brd, first, second):
     assert left_first[0] > left_first[1], "the merge finished before the switch"
     assert merged == bytes(want)
     assert read_at(raw, 0, MB) == bytes(want)
+
+
+# ------------------------------------------------------------ thin
+
+TPOOL, TTHIN = "io-tpool", "io-thin"
+TBS = 128                       # data block size, sectors
+TBLOCK = TBS * 512
+TDATA = 256                     # data blocks: 16 MiB
+TBYTES = 2 * MB                 # each thin device: 32 blocks
+
+
+class ThinPool:
+    """A pool on two RAM disks and what each thin device in it must hold:
+    its bytes and the set of its blocks that are mapped."""
+
+    def __init__(self, meta, data):
+        self.meta, self.data = meta, data
+        self.model = {}             # dev_id -> bytearray
+        self.mapped = {}            # dev_id -> set of virtual blocks
+
+    def up(self):
+        create(TPOOL, f"0 {TDATA * TBS} thin-pool {self.meta} {self.data} {TBS} 0")
+
+    def down(self):
+        remove(TPOOL)
+
+    def msg(self, *words):
+        dmsetup("message", TPOOL, "0", " ".join(str(w) for w in words))
+
+    def held(self):
+        """The pool status' held metadata root ("-" when none)."""
+        return status(TPOOL).split()[6]
+
+    def thin_up(self, dev_id, name=TTHIN):
+        return create(name, f"0 {TBYTES // 512} thin /dev/mapper/{TPOOL} {dev_id}")
+
+    def create_thin(self, dev_id):
+        self.msg("create_thin", dev_id)
+        self.model[dev_id] = bytearray(TBYTES)
+        self.mapped[dev_id] = set()
+
+    def snap(self, new, of, active=None):
+        """create_snap; ACTIVE names the origin's device if it is active."""
+        if active:
+            dmsetup("suspend", active)
+        try:
+            self.msg("create_snap", new, of)
+        finally:
+            if active:
+                dmsetup("resume", active)
+        self.model[new] = bytearray(self.model[of])
+        self.mapped[new] = set(self.mapped[of])
+
+    def delete(self, dev_id):
+        self.msg("delete", dev_id)
+        del self.model[dev_id]
+        del self.mapped[dev_id]
+
+    def write(self, dev, dev_id, off, size, tag):
+        data = pattern(tag, size)
+        write_at(dev, off, data)
+        self.model[dev_id][off:off + size] = data
+        self.mapped[dev_id].update(range(off // TBLOCK, (off + size - 1) // TBLOCK + 1))
+
+    def write_new(self, dev_id, writes, tag):
+        dev = self.thin_up(dev_id)
+        try:
+            for i, (off, size) in enumerate(writes):
+                self.write(dev, dev_id, off, size, f"{tag}-{i}")
+        finally:
+            remove(TTHIN)
+
+    def verify(self):
+        """{dev_id: reads back its model} for every thin device."""
+        sha = lambda b: hashlib.sha256(b).hexdigest()   # noqa: E731
+        got = {}
+        for dev_id, want in sorted(self.model.items()):
+            dev = self.thin_up(dev_id)
+            try:
+                got[dev_id] = sha(read_at(dev, 0, TBYTES)) == sha(bytes(want))
+            finally:
+                remove(TTHIN)
+        return got
+
+    def counts(self):
+        return {k: len(v) for k, v in self.mapped.items()}
+
+
+@pytest.mark.parametrize("first,second", DIRECTIONS, ids=DIR_IDS)
+def test_thin_pool_handover(brd, first, second):
+    """A pool with a thin device, a snapshot of it and a snapshot of that
+    snapshot, made and written by one set, with a metadata snapshot reserved,
+    opens on the other: the held root and every device read back; the other
+    writes, snapshots, deletes and reserves anew; the first reads it all back.
+    thin_check passes and thin_dump -m shows the reserved state at each
+    hand-over."""
+    meta, data = brd(2, 16)
+    p = ThinPool(meta, data)
+    seen = {}
+
+    with module_set(first):
+        p.up()
+        try:
+            p.create_thin(1)
+            origin = p.thin_up(1, "io-origin")
+            try:
+                p.write(origin, 1, 0, 3 * TBLOCK, "t1-a")
+                p.write(origin, 1, 10 * TBLOCK + 4096, 8192, "t1-b")
+                p.snap(2, 1, active="io-origin")
+                # Breaks sharing of block 0 only.
+                p.write(origin, 1, 4096, 4096, "t1-c")
+            finally:
+                remove("io-origin")
+            p.snap(3, 2)
+            p.write_new(3, [(20 * TBLOCK, TBLOCK), (TBLOCK, 4096)], "t3-a")
+            p.msg("reserve_metadata_snap")
+            at_reserve = p.counts()
+            # After the reserve: in the live metadata, not in the snapshot.
+            p.write_new(1, [(30 * TBLOCK, 4096)], "t1-d")
+            held1 = p.held()
+            after1 = p.counts()
+        finally:
+            p.down()
+    check1 = thin_check(meta)
+    snap1 = dump_mapped(run("thin_dump", "-m", meta))
+    live1 = dump_mapped(run("thin_dump", meta))
+
+    with module_set(second):
+        p.up()
+        try:
+            seen["held-second"] = p.held()
+            seen["second"] = p.verify()
+            p.write_new(1, [(5 * TBLOCK, 2 * TBLOCK)], "t1-e")
+            p.write_new(3, [(0, 4096), (25 * TBLOCK, TBLOCK)], "t3-b")
+            origin = p.thin_up(1, "io-origin")
+            try:
+                p.snap(4, 1, active="io-origin")
+                p.write(origin, 1, 5 * TBLOCK, 4096, "t1-f")
+            finally:
+                remove("io-origin")
+            p.delete(2)
+            p.msg("release_metadata_snap")
+            p.msg("reserve_metadata_snap")
+            at_reserve2 = p.counts()
+            p.write_new(4, [(31 * TBLOCK, 4096)], "t4-a")
+            held2 = p.held()
+        finally:
+            p.down()
+    check2 = thin_check(meta)
+    snap2 = dump_mapped(run("thin_dump", "-m", meta))
+    live2 = dump_mapped(run("thin_dump", meta))
+
+    with module_set(first):
+        p.up()
+        try:
+            seen["held-first"] = p.held()
+            seen["first"] = p.verify()
+            p.msg("release_metadata_snap")
+            seen["released"] = p.held()
+        finally:
+            p.down()
+    check3 = thin_check(meta)
+
+    assert held1 != "-" and held2 != "-"
+    assert (check1, check2, check3) == ([], [], [])
+    assert snap1 == at_reserve and live1 == after1
+    assert seen["held-second"] == held1
+    assert seen["second"] == {1: True, 2: True, 3: True}
+    assert snap2 == at_reserve2 and live2 == p.counts()
+    assert seen["held-first"] == held2
+    assert seen["first"] == {1: True, 3: True, 4: True}
+    assert seen["released"] == "-"
