@@ -255,6 +255,25 @@ def brd(harness):
 
 
 @pytest.fixture
+def vg(brd):
+    """vg(name, size_mb=64) -> NAME: a volume group (1 MiB extents) on a fresh
+    RAM disk. Removed with its LVs after the test."""
+    made = []
+
+    def make(name, size_mb=64):
+        (pv,) = brd(1, size_mb)
+        dmtest.lvm("pvcreate", "-q", "-y", pv)
+        dmtest.lvm("vgcreate", "-q", "-s", "1m", name, pv)
+        made.append((name, pv))
+        return name
+    yield make
+    for name, pv in made:
+        dmtest.lvm("vgremove", "-q", "-y", "-f", name, check=False)
+        dmtest.lvm("pvremove", "-q", "-y", pv, check=False)
+        dmtest.udev_settle()
+
+
+@pytest.fixture
 def loopdev(harness):
     """loopdev(size_mb=32, sector_size=512) -> /dev/loopN over a tmpfs file."""
     def make(size_mb=32, sector_size=512):

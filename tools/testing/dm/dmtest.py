@@ -48,6 +48,19 @@ def sh(script, check=True):
     return run("bash", "-ec", script, check=check)
 
 
+# ---------------------------------------------------------------- lvm
+
+# No lvmpolld or dmeventd in the guest: LVM polls merges itself and nothing
+# monitors pools unless a test starts dmeventd on purpose.
+LVM_CONF = "global/use_lvmpolld=0 activation/monitoring=0"
+
+
+def lvm(*args, check=True, conf=LVM_CONF):
+    """Run an lvm command (lvm CMD ARGS...) with the suite's config."""
+    return run("lvm", *args[:1], "--config", conf, *args[1:], check=check,
+               env={"LVM_SUPPRESS_FD_WARNINGS": "1"})
+
+
 # ---------------------------------------------------------------- dmsetup
 
 def dmsetup(*args, check=True, input=None):

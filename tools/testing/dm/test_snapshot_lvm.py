@@ -5,32 +5,11 @@ reboot), and a full snapshot becoming invalid without harming the origin."""
 import os
 import tempfile
 
-from dmtest import (digest, dm_names, fill, pattern, read_at, run, sh, status, udev_settle,
-                    wait_for, write_at)
+from dmtest import (digest, dm_names, fill, lvm, pattern, read_at, sh, status,
+                    udev_settle, wait_for, write_at)
 
 VG = "snapvg"
 MB = 1 << 20
-# No lvmpolld or dmeventd in the guest: LVM polls merges itself.
-CONF = "global/use_lvmpolld=0 activation/monitoring=0"
-
-
-def lvm(*args, check=True):
-    return run("lvm", *args[:1], "--config", CONF, *args[1:], check=check,
-               env={"LVM_SUPPRESS_FD_WARNINGS": "1"})
-
-
-def setup_vg(brd):
-    (pv,) = brd(1, 64)
-    lvm("pvcreate", "-q", "-y", pv)
-    lvm("vgcreate", "-q", "-s", "1m", VG, pv)
-    return pv
-
-
-def teardown_vg(pv):
-    lvm("vgremove", "-q", "-y", "-f", VG)
-    lvm("pvremove", "-q", "-y", pv)
-    udev_settle()
-    assert dm_names() == []
 
 
 def lv(name):
@@ -42,8 +21,8 @@ def lv_names():
     return sorted(x.strip() for x in out.split())
 
 
-def test_lvm_snapshot_of_mounted_ext4(brd):
-    pv = setup_vg(brd)
+def test_lvm_snapshot_of_mounted_ext4(vg):
+    vg(VG, 64)
     mnt = tempfile.mkdtemp()
     smnt = tempfile.mkdtemp()
     try:
@@ -89,90 +68,77 @@ def test_lvm_snapshot_of_mounted_ext4(brd):
     finally:
         os.rmdir(mnt)
         os.rmdir(smnt)
-        teardown_vg(pv)
 
 
-def test_lvm_several_snapshots(brd):
-    pv = setup_vg(brd)
-    try:
-        lvm("lvcreate", "-q", "-y", "-n", "data", "-L", "8m", VG)
-        a = fill(lv("data"), "lvm-a", 0, 8 * MB)
-        lvm("lvcreate", "-q", "-y", "-s", "-n", "s1", "-L", "12m", "-c", "4k", lv("data"))
-        write_at(lv("data"), 1 * MB, pattern("lvm-b", 2 * MB))
-        b = read_at(lv("data"), 0, 8 * MB)
-        lvm("lvcreate", "-q", "-y", "-s", "-n", "s2", "-L", "12m", "-c", "64k", lv("data"))
-        c = fill(lv("data"), "lvm-c", 0, 8 * MB)
-        write_at(lv("s2"), 0, b"s2" * 2048)
-        assert read_at(lv("s1"), 0, 8 * MB) == a
-        assert read_at(lv("s2"), 4096, 8 * MB - 4096) == b[4096:]
-        assert read_at(lv("s2"), 0, 4096) == b"s2" * 2048
-        assert read_at(lv("data"), 0, 8 * MB) == c
-        lvm("lvremove", "-q", "-y", f"{VG}/s1")
-        assert read_at(lv("s2"), 4096, 8 * MB - 4096) == b[4096:]
-    finally:
-        teardown_vg(pv)
+def test_lvm_several_snapshots(vg):
+    vg(VG, 64)
+    lvm("lvcreate", "-q", "-y", "-n", "data", "-L", "8m", VG)
+    a = fill(lv("data"), "lvm-a", 0, 8 * MB)
+    lvm("lvcreate", "-q", "-y", "-s", "-n", "s1", "-L", "12m", "-c", "4k", lv("data"))
+    write_at(lv("data"), 1 * MB, pattern("lvm-b", 2 * MB))
+    b = read_at(lv("data"), 0, 8 * MB)
+    lvm("lvcreate", "-q", "-y", "-s", "-n", "s2", "-L", "12m", "-c", "64k", lv("data"))
+    c = fill(lv("data"), "lvm-c", 0, 8 * MB)
+    write_at(lv("s2"), 0, b"s2" * 2048)
+    assert read_at(lv("s1"), 0, 8 * MB) == a
+    assert read_at(lv("s2"), 4096, 8 * MB - 4096) == b[4096:]
+    assert read_at(lv("s2"), 0, 4096) == b"s2" * 2048
+    assert read_at(lv("data"), 0, 8 * MB) == c
+    lvm("lvremove", "-q", "-y", f"{VG}/s1")
+    assert read_at(lv("s2"), 4096, 8 * MB - 4096) == b[4096:]
 
 
-def test_lvm_merge(brd):
-    pv = setup_vg(brd)
-    try:
-        lvm("lvcreate", "-q", "-y", "-n", "data", "-L", "8m", VG)
-        a = fill(lv("data"), "merge-a", 0, 8 * MB)
-        lvm("lvcreate", "-q", "-y", "-s", "-n", "snap", "-L", "8m", lv("data"))
-        fill(lv("data"), "merge-b", 0, 6 * MB)
-        s = pattern("merge-s", 256 * 1024)
-        write_at(lv("snap"), 7 * MB, s)
-        want = a[:7 * MB] + s + a[7 * MB + len(s):]
-        assert read_at(lv("snap"), 0, 8 * MB) == want
-        # Waits for the merge to finish, then drops the snapshot.
-        lvm("lvconvert", "-q", "--merge", f"{VG}/snap")
-        udev_settle()
-        assert lv_names() == ["data"]
-        assert read_at(lv("data"), 0, 8 * MB) == want
-        assert dm_names() == [f"{VG}-data"]
-    finally:
-        teardown_vg(pv)
+def test_lvm_merge(vg):
+    vg(VG, 64)
+    lvm("lvcreate", "-q", "-y", "-n", "data", "-L", "8m", VG)
+    a = fill(lv("data"), "merge-a", 0, 8 * MB)
+    lvm("lvcreate", "-q", "-y", "-s", "-n", "snap", "-L", "8m", lv("data"))
+    fill(lv("data"), "merge-b", 0, 6 * MB)
+    s = pattern("merge-s", 256 * 1024)
+    write_at(lv("snap"), 7 * MB, s)
+    want = a[:7 * MB] + s + a[7 * MB + len(s):]
+    assert read_at(lv("snap"), 0, 8 * MB) == want
+    # Waits for the merge to finish, then drops the snapshot.
+    lvm("lvconvert", "-q", "--merge", f"{VG}/snap")
+    udev_settle()
+    assert lv_names() == ["data"]
+    assert read_at(lv("data"), 0, 8 * MB) == want
+    assert dm_names() == [f"{VG}-data"]
 
 
-def test_lvm_merge_on_next_activation(brd):
+def test_lvm_merge_on_next_activation(vg):
     """Merge requested while inactive starts when the LV is activated, from
     the exception table on disk (the reboot case)."""
-    pv = setup_vg(brd)
-    try:
-        lvm("lvcreate", "-q", "-y", "-n", "data", "-L", "8m", VG)
-        a = fill(lv("data"), "defer-a", 0, 8 * MB)
-        lvm("lvcreate", "-q", "-y", "-s", "-n", "snap", "-L", "8m", lv("data"))
-        fill(lv("data"), "defer-b", 1 * MB, 5 * MB)
-        lvm("vgchange", "-q", "-an", VG)
-        udev_settle()
-        lvm("lvconvert", "-q", "--merge", f"{VG}/snap")
-        lvm("vgchange", "-q", "-ay", "--poll", "n", VG)
-        udev_settle()
-        # snapshot-merge on the origin: it already reads as the snapshot
-        assert status(f"{VG}-data").split()[2] == "snapshot-merge"
-        assert read_at(lv("data"), 0, 8 * MB) == a
-        lvm("lvchange", "-q", "--poll", "y", f"{VG}/data")
+    vg(VG, 64)
+    lvm("lvcreate", "-q", "-y", "-n", "data", "-L", "8m", VG)
+    a = fill(lv("data"), "defer-a", 0, 8 * MB)
+    lvm("lvcreate", "-q", "-y", "-s", "-n", "snap", "-L", "8m", lv("data"))
+    fill(lv("data"), "defer-b", 1 * MB, 5 * MB)
+    lvm("vgchange", "-q", "-an", VG)
+    udev_settle()
+    lvm("lvconvert", "-q", "--merge", f"{VG}/snap")
+    lvm("vgchange", "-q", "-ay", "--poll", "n", VG)
+    udev_settle()
+    # snapshot-merge on the origin: it already reads as the snapshot
+    assert status(f"{VG}-data").split()[2] == "snapshot-merge"
+    assert read_at(lv("data"), 0, 8 * MB) == a
+    lvm("lvchange", "-q", "--poll", "y", f"{VG}/data")
 
-        def merged():
-            return lv_names() == ["data"]
-        wait_for(merged, 60, "merge to finish")
-        udev_settle()
-        assert read_at(lv("data"), 0, 8 * MB) == a
-    finally:
-        teardown_vg(pv)
+    def merged():
+        return lv_names() == ["data"]
+    wait_for(merged, 60, "merge to finish")
+    udev_settle()
+    assert read_at(lv("data"), 0, 8 * MB) == a
 
 
-def test_lvm_snapshot_overflow(brd):
-    pv = setup_vg(brd)
-    try:
-        lvm("lvcreate", "-q", "-y", "-n", "data", "-L", "8m", VG)
-        lvm("lvcreate", "-q", "-y", "-s", "-n", "snap", "-L", "1m", lv("data"))
-        new = fill(lv("data"), "ovf-lvm", 0, 4 * MB)
-        assert status(f"{VG}-snap").split()[3] == "Invalid"
-        attr = lvm("lvs", "--noheadings", "-o", "lv_attr", f"{VG}/snap").strip()
-        assert attr[4] == "I"
-        assert read_at(lv("data"), 0, 4 * MB) == new
-        lvm("lvremove", "-q", "-y", f"{VG}/snap")
-        assert read_at(lv("data"), 0, 4 * MB) == new
-    finally:
-        teardown_vg(pv)
+def test_lvm_snapshot_overflow(vg):
+    vg(VG, 64)
+    lvm("lvcreate", "-q", "-y", "-n", "data", "-L", "8m", VG)
+    lvm("lvcreate", "-q", "-y", "-s", "-n", "snap", "-L", "1m", lv("data"))
+    new = fill(lv("data"), "ovf-lvm", 0, 4 * MB)
+    assert status(f"{VG}-snap").split()[3] == "Invalid"
+    attr = lvm("lvs", "--noheadings", "-o", "lv_attr", f"{VG}/snap").strip()
+    assert attr[4] == "I"
+    assert read_at(lv("data"), 0, 4 * MB) == new
+    lvm("lvremove", "-q", "-y", f"{VG}/snap")
+    assert read_at(lv("data"), 0, 4 * MB) == new
