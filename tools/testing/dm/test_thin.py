@@ -725,3 +725,44 @@ def test_no_space_timeout_fails_queued_writes(devs):
     assert e == errno.ENOSPC
     assert 1.5 <= waited < 20
     assert f[4:7] == ["out_of_data_space", discard_word(devs[1]), "error_if_no_space"]
+
+
+def test_snapshot_of_external_origin_thin(devs):
+    """The admin guide: an internal snapshot of a thin device with an
+    external origin is activated with the same external origin; it sees the
+    origin where neither has written, its parent's writes up to the
+    snapshot, and not the parent's later writes."""
+    base = fill(devs[2], "ext-base", 0, 4 * MB)
+    make_pool(devs)
+    try:
+        msg("create_thin", 0)
+        ext = create("tp-ext", f"0 8192 linear {devs[2]} 0")
+        try:
+            make_thin(sectors=8192, origin=ext)
+            try:
+                early = pattern("ext-early", BLOCK)
+                write_at(THIN_DEV, 2 * BLOCK, early)
+                dmsetup("suspend", THIN)
+                msg("create_snap", 1, 0)
+                dmsetup("resume", THIN)
+                write_at(THIN_DEV, 5 * BLOCK, pattern("ext-late", BLOCK))
+                make_thin(SNAP, 1, sectors=8192, origin=ext)
+                try:
+                    own = pattern("ext-snap", 4096)
+                    write_at(SNAP_DEV, 9 * BLOCK + 4096, own)
+                    snap = read_at(SNAP_DEV, 0, 4 * MB)
+                    snap_tb = table(SNAP)
+                    want_tb = f"0 8192 thin {devno(POOL_DEV)} 1 {devno(ext)}"
+                finally:
+                    remove(SNAP)
+            finally:
+                remove(THIN)
+        finally:
+            remove("tp-ext")
+    finally:
+        remove(POOL)
+    want = bytearray(base)
+    want[2 * BLOCK:3 * BLOCK] = early
+    want[9 * BLOCK + 4096:9 * BLOCK + 8192] = own
+    assert snap == bytes(want)
+    assert snap_tb == want_tb
