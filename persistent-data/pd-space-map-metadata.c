@@ -22,6 +22,12 @@ struct sm_metadata {
 	u64 begin;			/* allocation cursor */
 	u64 limit;			/* end of sequential allocation */
 	bool sequential;		/* bootstrap or growth: no bitmaps yet */
+	/*
+	 * Blocks handed out since the last commit.  Blocks freed meanwhile
+	 * cannot be reused before the commit, so only what was free at the
+	 * commit, less these, counts as free.
+	 */
+	u64 allocated_this_transaction;
 	unsigned int recursion;
 	bool applying;			/* the queue head is being applied */
 	unsigned int qhead, qcount;
@@ -123,8 +129,14 @@ static int smm_get_nr_blocks(struct dm_pd_sm *sm, u64 *count)
 static int smm_get_nr_free(struct dm_pd_sm *sm, u64 *count)
 {
 	struct sm_metadata *smm = to_smm(sm);
+	u64 used = smm->old_ll.nr_allocated + smm->allocated_this_transaction;
 
-	*count = smm->ll.nr_blocks - smm->ll.nr_allocated;
+	/* Not committed yet (just formatted): the current counts. */
+	if (!smm->old_ll.nr_blocks) {
+		*count = smm->ll.nr_blocks - smm->ll.nr_allocated;
+		return 0;
+	}
+	*count = smm->old_ll.nr_blocks > used ? smm->old_ll.nr_blocks - used : 0;
 	return 0;
 }
 
@@ -217,6 +229,7 @@ static int smm_new_block(struct dm_pd_sm *sm, u64 *b)
 		return r;
 	}
 	smm->begin = *b + 1;
+	smm->allocated_this_transaction++;
 	return smm_change(sm, *b, true);
 }
 
@@ -240,6 +253,7 @@ static int smm_commit(struct dm_pd_sm *sm)
 	if (r)
 		return r;
 	smm->begin = 0;
+	smm->allocated_this_transaction = 0;
 	return 0;
 }
 

@@ -26,6 +26,7 @@
 #include <linux/mutex.h>
 #include <linux/slab.h>
 #include <linux/spinlock.h>
+#include <linux/wait.h>
 #include <linux/workqueue.h>
 
 #include "dm-bio-prison.h"
@@ -40,6 +41,9 @@
 #define JOB_POOL_SIZE		1024
 /* Largest discard a thin device takes in one bio (16 GiB). */
 #define THIN_MAX_DISCARD_SECTORS	(2048 * 1024 * 16)
+
+/* Generations of in-flight remapped bios kept apart (a power of two). */
+#define IO_GENS			64
 
 /* Prison key kinds. */
 #define KEY_VIRTUAL		0
@@ -56,6 +60,8 @@ DECLARE_DM_KCOPYD_THROTTLE_WITH_MODULE_PARM(snapshot_copy_throttle,
 enum pool_mode {
 	PM_WRITE,
 	PM_OUT_OF_DATA_SPACE,
+	/* Read-only until the metadata device grows. */
+	PM_OUT_OF_METADATA_SPACE,
 	PM_READ_ONLY,
 	PM_FAIL,
 };
@@ -100,6 +106,19 @@ struct pool {
 	struct dm_kcopyd_client *copier;
 	struct dm_prison *prison;
 	mempool_t job_pool;
+
+	/*
+	 * Bios remapped to the data device and not yet completed, counted
+	 * by generation.  The worker starts a new generation before it
+	 * frees, reuses or passes a discard down to a data block, then
+	 * waits until the older ones are empty (io_barrier, io_wait_for).
+	 * Bios count into slot io_gen % IO_GENS; only the worker moves
+	 * io_gen and io_oldest (the oldest generation maybe not empty).
+	 */
+	atomic_t io_count[IO_GENS];
+	unsigned int io_gen;
+	unsigned int io_oldest;
+	wait_queue_head_t io_wait;
 };
 
 struct pool_c {
@@ -132,6 +151,8 @@ struct thin_c {
 /* Per-bio data of a thin target. */
 struct thin_hook {
 	struct thin_c *tc;
+	/* Slot in pool->io_count while remapped to the data device, or -1. */
+	int io_slot;
 };
 
 /* A block being zeroed or copied before its mapping goes in. */
@@ -144,6 +165,9 @@ struct thin_job {
 	u64 dblock;
 	/* The tail past the external origin still has to be copied. */
 	sector_t copy_len;
+	/* Breaking sharing: bios up to this generation must finish first. */
+	bool quiesce;
+	unsigned int io_gen;
 	int err;
 };
 
@@ -158,17 +182,20 @@ static enum pool_mode get_pool_mode(struct pool *pool)
 	return READ_ONCE(pool->pf.mode);
 }
 
-static const char *mode_name(enum pool_mode mode)
+static const char *mode_name(struct pool *pool, enum pool_mode mode)
 {
 	switch (mode) {
 	case PM_WRITE:
 		return "write";
 	case PM_OUT_OF_DATA_SPACE:
-		return "out-of-data-space";
+		return pool->pf.error_if_no_space ?
+		       "out-of-data-space (error IO)" :
+		       "out-of-data-space (queue IO)";
+	case PM_OUT_OF_METADATA_SPACE:
 	case PM_READ_ONLY:
 		return "read-only";
 	default:
-		return "failure";
+		return "fail";
 	}
 }
 
@@ -210,6 +237,74 @@ static void defer_bios(struct pool *pool, struct bio_list *bios)
 	bio_list_init(bios);
 	wake_worker(pool);
 }
+
+/* ---------------------------------------------------- in-flight bios */
+
+/*
+ * Count a bio that is about to be remapped to the data device.  Called
+ * before the mapping lookup: either io_barrier() sees this count, or the
+ * lookup sees the metadata change the barrier was taken for.
+ */
+static int io_get(struct pool *pool)
+{
+	int slot = READ_ONCE(pool->io_gen) & (IO_GENS - 1);
+
+	atomic_inc(&pool->io_count[slot]);
+	/* Count before lookup; pairs with the smp_mb() in io_barrier(). */
+	smp_mb__after_atomic();
+	return slot;
+}
+
+static void io_put(struct pool *pool, int slot)
+{
+	if (atomic_dec_and_test(&pool->io_count[slot]) &&
+	    wq_has_sleeper(&pool->io_wait))
+		wake_up(&pool->io_wait);
+}
+
+/* Have all bios of generations up to gen completed?  Worker only. */
+static bool io_drained(struct pool *pool, unsigned int gen)
+{
+	while (pool->io_oldest != pool->io_gen &&
+	       !atomic_read(&pool->io_count[pool->io_oldest & (IO_GENS - 1)]))
+		pool->io_oldest++;
+	return (int)(pool->io_oldest - gen) > 0;
+}
+
+static void issue_flushes(struct pool *pool, struct bio_list *flushes);
+
+/*
+ * Wait for the bios of generations up to gen.  Remapped bios the worker
+ * holds for a commit are counted too: issue them first.
+ */
+static void io_wait_for(struct pool *pool, unsigned int gen,
+			struct bio_list *flushes)
+{
+	if (io_drained(pool, gen))
+		return;
+	issue_flushes(pool, flushes);
+	wait_event(pool->io_wait, io_drained(pool, gen));
+}
+
+/*
+ * Close the current generation and return it: it and the older ones hold
+ * every bio remapped before now.  The caller has already made the
+ * metadata change that keeps new bios away from the blocks concerned.
+ */
+static unsigned int io_barrier(struct pool *pool, struct bio_list *flushes)
+{
+	unsigned int gen = pool->io_gen;
+
+	/* Every slot busy: wait for the oldest so the next one is free. */
+	if (!io_drained(pool, gen) && gen + 1 - pool->io_oldest >= IO_GENS)
+		io_wait_for(pool, pool->io_oldest, flushes);
+	WRITE_ONCE(pool->io_gen, gen + 1);
+	/* Metadata change before reading counts; pairs with io_get(). */
+	smp_mb();
+	return gen;
+}
+
+/* ---------------------------------------------------------------- */
 
 static void end_bios(struct bio_list *bios, blk_status_t status)
 {
@@ -257,6 +352,7 @@ static void set_pool_mode(struct pool *pool, enum pool_mode new_mode)
 	switch (new_mode) {
 	case PM_FAIL:
 	case PM_READ_ONLY:
+	case PM_OUT_OF_METADATA_SPACE:
 		thin_md_set_read_only(pool->md);
 		break;
 	case PM_OUT_OF_DATA_SPACE:
@@ -275,7 +371,7 @@ static void set_pool_mode(struct pool *pool, enum pool_mode new_mode)
 
 	if (old_mode != new_mode) {
 		DMINFO("%s: switching pool to %s mode", pool_name(pool),
-		       mode_name(new_mode));
+		       mode_name(pool, new_mode));
 		pool_event(pool);
 	}
 }
@@ -283,21 +379,42 @@ static void set_pool_mode(struct pool *pool, enum pool_mode new_mode)
 /* A metadata change failed: go back to the last commit, read-only. */
 static void metadata_failed(struct pool *pool, const char *op, int r)
 {
+	bool read_only = get_pool_mode(pool) >= PM_OUT_OF_METADATA_SPACE;
+
 	DMERR_LIMIT("%s: metadata operation '%s' failed: error = %d",
 		    pool_name(pool), op, r);
+	DMERR_LIMIT("%s: aborting current metadata transaction",
+		    pool_name(pool));
 	if (thin_md_abort(pool->md)) {
 		DMERR("%s: failed to abort metadata transaction",
 		      pool_name(pool));
 		set_pool_mode(pool, PM_FAIL);
 		return;
 	}
-	if (thin_md_set_needs_check(pool->md)) {
+	/* As stock, read-only metadata (out of space too) cannot take it. */
+	if (read_only || thin_md_set_needs_check(pool->md)) {
 		DMERR("%s: failed to set 'needs_check' flag in metadata",
 		      pool_name(pool));
 		set_pool_mode(pool, PM_FAIL);
 		return;
 	}
 	set_pool_mode(pool, PM_READ_ONLY);
+}
+
+/* Only the metadata reserve is left: stop before it is used up too. */
+static void check_for_metadata_space(struct pool *pool)
+{
+	const char *reason = NULL;
+	u64 nr_free;
+
+	if (thin_md_get_free_metadata_blocks(pool->md, &nr_free))
+		reason = "Could not get free metadata blocks";
+	else if (!nr_free)
+		reason = "No free metadata blocks";
+	if (reason && get_pool_mode(pool) < PM_OUT_OF_METADATA_SPACE) {
+		DMERR("%s", reason);
+		set_pool_mode(pool, PM_OUT_OF_METADATA_SPACE);
+	}
 }
 
 static void check_for_data_space(struct pool *pool)
@@ -315,7 +432,7 @@ static int commit(struct pool *pool)
 {
 	int r;
 
-	if (get_pool_mode(pool) >= PM_READ_ONLY)
+	if (get_pool_mode(pool) >= PM_OUT_OF_METADATA_SPACE)
 		return -EINVAL;
 	r = thin_md_commit(pool->md);
 	if (r) {
@@ -323,6 +440,7 @@ static int commit(struct pool *pool)
 		return r;
 	}
 	pool->last_commit = jiffies;
+	check_for_metadata_space(pool);
 	check_for_data_space(pool);
 	return 0;
 }
@@ -387,7 +505,17 @@ static int alloc_data_block(struct pool *pool, u64 *dblock)
 			set_pool_mode(pool, PM_OUT_OF_DATA_SPACE);
 		else
 			metadata_failed(pool, "thin_md_alloc_data_block", r);
+		return r;
 	}
+
+	r = thin_md_get_free_metadata_blocks(pool->md, &nr_free);
+	if (r) {
+		metadata_failed(pool, "thin_md_get_free_metadata_blocks", r);
+		return r;
+	}
+	/* Commit (and stop) before the metadata reserve is used up. */
+	if (!nr_free)
+		r = commit(pool);
 	return r;
 }
 
@@ -412,6 +540,15 @@ static void remap(struct thin_c *tc, struct bio *bio, u64 dblock)
 	bio_vblock(pool, bio, &offset);
 	bio_set_dev(bio, pool->data_bdev);
 	bio->bi_iter.bi_sector = dblock * pool->sectors_per_block + offset;
+}
+
+/* Remap from the worker, counting the bio in flight. */
+static void remap_counted(struct thin_c *tc, struct bio *bio, u64 dblock)
+{
+	struct thin_hook *h = dm_per_bio_data(bio, sizeof(struct thin_hook));
+
+	h->io_slot = io_get(tc->pool);
+	remap(tc, bio, dblock);
 }
 
 static bool bio_needs_commit(struct bio *bio)
@@ -532,11 +669,14 @@ static void finish_job(struct thin_job *job, struct bio_list *flushes)
 	struct pool *pool = tc->pool;
 	int r = job->err;
 
+	/* Bios still reading the shared block keep it until they finish. */
+	if (!r && job->quiesce)
+		io_wait_for(pool, job->io_gen, flushes);
 	if (!r) {
 		r = thin_md_insert_block(tc->td, job->vblock, job->dblock);
 		if (r)
 			metadata_failed(pool, "thin_md_insert_block", r);
-	} else if (get_pool_mode(pool) < PM_READ_ONLY) {
+	} else if (get_pool_mode(pool) < PM_OUT_OF_METADATA_SPACE) {
 		/* The block never got mapped: give it back. */
 		if (thin_md_dec_data_range(pool->md, job->dblock,
 					   job->dblock + 1))
@@ -545,7 +685,7 @@ static void finish_job(struct thin_job *job, struct bio_list *flushes)
 	if (r) {
 		bio_io_error(job->bio);
 	} else {
-		remap(tc, job->bio, job->dblock);
+		remap_counted(tc, job->bio, job->dblock);
 		issue(pool, job->bio, flushes);
 	}
 	release_cell(pool, job->cell);
@@ -564,6 +704,16 @@ static void process_prepared(struct pool *pool, struct bio_list *flushes)
 
 	list_for_each_entry_safe(job, tmp, &jobs, list) {
 		list_del(&job->list);
+		/*
+		 * The metadata went read-only meanwhile: fail the bio, as
+		 * stock, and leave the metadata (and the block) alone.
+		 */
+		if (get_pool_mode(pool) >= PM_OUT_OF_METADATA_SPACE) {
+			bio_io_error(job->bio);
+			release_cell(pool, job->cell);
+			mempool_free(job, &pool->job_pool);
+			continue;
+		}
 		/* An external origin shorter than the block: zeroes, then data. */
 		if (!job->err && job->copy_len) {
 			sector_t len = job->copy_len;
@@ -604,6 +754,18 @@ static void provision(struct thin_c *tc, struct bio *bio, u64 vblock,
 		release_cell(pool, cell);
 		return;
 	}
+	/*
+	 * The allocation's commit found the metadata space used up.  Stock
+	 * still tries to map a block it neither zeroes nor copies (and that
+	 * fails on the read-only metadata); every other bio just fails.
+	 */
+	if (get_pool_mode(pool) != PM_WRITE &&
+	    (copy || bio_overwrites_block(pool, bio) || tc->origin_dev ||
+	     pool->pf.zero_new_blocks)) {
+		bio_io_error(bio);
+		release_cell(pool, cell);
+		return;
+	}
 
 	job = mempool_alloc(&pool->job_pool, GFP_NOIO);
 	job->tc = tc;
@@ -613,6 +775,10 @@ static void provision(struct thin_c *tc, struct bio *bio, u64 vblock,
 	job->dblock = dblock;
 	job->copy_len = 0;
 	job->err = 0;
+	job->quiesce = copy;
+	/* The cell keeps new bios off the shared block from here on. */
+	if (copy)
+		job->io_gen = io_barrier(pool, flushes);
 
 	if (bio_overwrites_block(pool, bio)) {
 		finish_job(job, flushes);
@@ -638,7 +804,8 @@ static void provision(struct thin_c *tc, struct bio *bio, u64 vblock,
 }
 
 /* Unmap the whole blocks a discard covers; pass freed ones down. */
-static int discard_range(struct thin_c *tc, u64 begin, u64 end)
+static int discard_range(struct thin_c *tc, u64 begin, u64 end,
+			 struct bio_list *flushes)
 {
 	struct pool *pool = tc->pool;
 	u64 vb, ve, db, i, run;
@@ -657,6 +824,11 @@ static int discard_range(struct thin_c *tc, u64 begin, u64 end)
 			r = thin_md_remove_range(tc->td, vb, ve);
 			if (r)
 				goto failed;
+			/*
+			 * Bios still on the freed blocks finish before the
+			 * worker can hand them out again.
+			 */
+			io_wait_for(pool, io_barrier(pool, flushes), flushes);
 			begin = ve;
 			continue;
 		}
@@ -668,6 +840,8 @@ static int discard_range(struct thin_c *tc, u64 begin, u64 end)
 		r = thin_md_remove_range(tc->td, vb, ve);
 		if (r)
 			goto failed;
+		/* The discard must not overtake bios still on the blocks. */
+		io_wait_for(pool, io_barrier(pool, flushes), flushes);
 		for (i = db; i < db + (ve - vb); i += run) {
 			bool held = false;
 
@@ -701,7 +875,8 @@ failed:
 	return r;
 }
 
-static void process_discard(struct thin_c *tc, struct bio *bio)
+static void process_discard(struct thin_c *tc, struct bio *bio,
+			    struct bio_list *flushes)
 {
 	struct pool *pool = tc->pool;
 	u32 bs = pool->sectors_per_block;
@@ -712,7 +887,7 @@ static void process_discard(struct thin_c *tc, struct bio *bio)
 	int r;
 
 	/* A read-only pool keeps its mappings; the discard is a hint. */
-	if (get_pool_mode(pool) >= PM_READ_ONLY || begin >= end) {
+	if (get_pool_mode(pool) >= PM_OUT_OF_METADATA_SPACE || begin >= end) {
 		if (get_pool_mode(pool) == PM_FAIL)
 			bio_io_error(bio);
 		else
@@ -729,7 +904,7 @@ static void process_discard(struct thin_c *tc, struct bio *bio)
 		dm_prison_free_cell(pool->prison, cell);
 		return;
 	}
-	r = discard_range(tc, begin, end);
+	r = discard_range(tc, begin, end, flushes);
 	release_cell(pool, cell);
 	if (r)
 		bio_io_error(bio);
@@ -757,7 +932,7 @@ static void process_bio(struct thin_c *tc, struct bio *bio,
 		return;
 	}
 	if (bio_op(bio) == REQ_OP_DISCARD) {
-		process_discard(tc, bio);
+		process_discard(tc, bio, flushes);
 		return;
 	}
 	if (!bio_sectors(bio)) {
@@ -786,7 +961,7 @@ static void process_bio(struct thin_c *tc, struct bio *bio,
 				  flushes);
 			return;
 		}
-		remap(tc, bio, res.dblock);
+		remap_counted(tc, bio, res.dblock);
 		issue(pool, bio, flushes);
 	} else if (r == -ENODATA) {
 		if (bio_data_dir(bio) == WRITE) {
@@ -849,7 +1024,8 @@ static void do_worker(struct work_struct *ws)
 	issue_flushes(pool, &flushes);
 
 	if (time_after_eq(jiffies, pool->last_commit + COMMIT_PERIOD) &&
-	    get_pool_mode(pool) < PM_READ_ONLY && thin_md_changed(pool->md))
+	    get_pool_mode(pool) < PM_OUT_OF_METADATA_SPACE &&
+	    thin_md_changed(pool->md))
 		commit(pool);
 }
 
@@ -930,6 +1106,7 @@ static struct pool *pool_create(struct mapped_device *pool_md,
 	bio_list_init(&pool->retry);
 	INIT_LIST_HEAD(&pool->prepared);
 	INIT_LIST_HEAD(&pool->active_thins);
+	init_waitqueue_head(&pool->io_wait);
 	INIT_WORK(&pool->worker, do_worker);
 	INIT_DELAYED_WORK(&pool->waker, do_waker);
 	INIT_DELAYED_WORK(&pool->no_space_work, do_no_space_timeout);
@@ -1307,6 +1484,8 @@ static int resize_metadata_dev(struct dm_target *ti, bool *need_commit)
 	}
 	DMINFO("%s: growing the metadata device from %llu to %llu blocks",
 	       pool_name(pool), sb_size, dev_size);
+	if (get_pool_mode(pool) == PM_OUT_OF_METADATA_SPACE)
+		set_pool_mode(pool, PM_WRITE);
 	r = thin_md_resize_metadata_dev(pool->md, dev_size);
 	if (r) {
 		metadata_failed(pool, "thin_md_resize_metadata_dev", r);
@@ -1330,7 +1509,8 @@ static void bind_target(struct pool *pool, struct dm_target *ti)
 	pool->pf.discard_passdown = pt->adjusted_pf.discard_passdown;
 	pool->pf.error_if_no_space = pt->adjusted_pf.error_if_no_space;
 	/* Out of space stays so until there is space. */
-	if (new_mode == PM_WRITE && old_mode == PM_OUT_OF_DATA_SPACE)
+	if (new_mode == PM_WRITE && (old_mode == PM_OUT_OF_DATA_SPACE ||
+				     old_mode == PM_OUT_OF_METADATA_SPACE))
 		new_mode = old_mode;
 	set_pool_mode(pool, new_mode);
 }
@@ -1345,6 +1525,13 @@ static int pool_preresume(struct dm_target *ti)
 	bind_target(pool, ti);
 	if (get_pool_mode(pool) >= PM_READ_ONLY)
 		return 0;
+	/* Out of metadata space: only growing the metadata device helps. */
+	if (get_pool_mode(pool) == PM_OUT_OF_METADATA_SPACE) {
+		r = resize_metadata_dev(ti, &need_commit);
+		if (!r && need_commit)
+			commit(pool);
+		return r;
+	}
 
 	r = resize_data_dev(ti, &need_commit);
 	if (r)
@@ -1591,7 +1778,7 @@ static int pool_message(struct dm_target *ti, unsigned int argc, char **argv,
 	struct pool *pool = pt->pool;
 	int r = -EINVAL;
 
-	if (get_pool_mode(pool) >= PM_READ_ONLY) {
+	if (get_pool_mode(pool) >= PM_OUT_OF_METADATA_SPACE) {
 		DMERR("%s: unable to service pool target messages in READ_ONLY or FAIL mode",
 		      pool_name(pool));
 		return -EOPNOTSUPP;
@@ -1687,7 +1874,7 @@ static void pool_status(struct dm_target *ti, status_type_t type,
 			DMEMIT("- ");
 		if (mode == PM_OUT_OF_DATA_SPACE)
 			DMEMIT("out_of_data_space ");
-		else if (mode >= PM_READ_ONLY)
+		else if (mode >= PM_OUT_OF_METADATA_SPACE)
 			DMEMIT("ro ");
 		else
 			DMEMIT("rw ");
@@ -1914,9 +2101,10 @@ static int thin_map(struct dm_target *ti, struct bio *bio)
 	struct thin_hook *h = dm_per_bio_data(bio, sizeof(struct thin_hook));
 	struct thin_md_lookup res;
 	u64 vblock;
-	int r;
+	int slot, r;
 
 	h->tc = tc;
+	h->io_slot = -1;
 	if (READ_ONCE(tc->requeue_mode)) {
 		bio->bi_status = BLK_STS_DM_REQUEUE;
 		bio_endio(bio);
@@ -1932,11 +2120,18 @@ static int thin_map(struct dm_target *ti, struct bio *bio)
 	}
 
 	vblock = bio_vblock(pool, bio, NULL);
+	slot = io_get(pool);
 	r = thin_md_find_block(tc->td, vblock, false, &res);
-	if (!r && (!res.shared || bio_data_dir(bio) == READ)) {
+	/*
+	 * Shared blocks go through the worker, reads too: a write breaking
+	 * the sharing holds the block's cell and waits for those reads.
+	 */
+	if (!r && !res.shared) {
+		h->io_slot = slot;
 		remap(tc, bio, res.dblock);
 		return DM_MAPIO_REMAPPED;
 	}
+	io_put(pool, slot);
 	if (r && r != -ENODATA && r != -EWOULDBLOCK) {
 		bio_io_error(bio);
 		return DM_MAPIO_SUBMITTED;
@@ -1944,6 +2139,19 @@ static int thin_map(struct dm_target *ti, struct bio *bio)
 	/* Unmapped, shared or not cached: the worker decides. */
 	defer_bio(pool, bio);
 	return DM_MAPIO_SUBMITTED;
+}
+
+static int thin_end_io(struct dm_target *ti, struct bio *bio,
+		       blk_status_t *error)
+{
+	struct thin_c *tc = ti->private;
+	struct thin_hook *h = dm_per_bio_data(bio, sizeof(struct thin_hook));
+
+	if (h->io_slot >= 0) {
+		io_put(tc->pool, h->io_slot);
+		h->io_slot = -1;
+	}
+	return DM_ENDIO_DONE;
 }
 
 /* Hand the thin's waiting bios back to dm core for after the suspend. */
@@ -2107,6 +2315,7 @@ static struct target_type thin_target = {
 	.ctr = thin_ctr,
 	.dtr = thin_dtr,
 	.map = thin_map,
+	.end_io = thin_end_io,
 	.presuspend = thin_presuspend,
 	.postsuspend = thin_postsuspend,
 	.preresume = thin_preresume,
