@@ -255,8 +255,9 @@ def test_out_of_metadata_space_read_only_then_grow(devs):
     assert rc == 0 and after[4] == "rw"
 
 
-@pytest.mark.xfail(reason="ours does not end in fail mode here yet (stock does, by experiment); "
-                   "this test itself has not run on stock yet")
+@pytest.mark.xfail(reason="with the metadata pre-filled by thin devices neither stock nor ours "
+                   "ends in fail mode (status '0 63/64 ...' on both); only writes alone "
+                   "took stock there: the expected lines need another look")
 def test_out_of_metadata_space_under_writes_fails_pool(devs):
     """Provisioning writes use up the metadata: the pool commits and goes
     read-only, the mapping in flight then fails on read-only metadata and
