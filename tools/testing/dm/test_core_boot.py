@@ -15,7 +15,8 @@ from corehelp import reload_dm
 from dmtest import dm_names, dmsetup, pattern, read_at, remove, run, table, \
     write_at
 
-pytestmark = pytest.mark.ours_only("dm-init needs dm-mod built in on stock")
+pytestmark = pytest.mark.ours_only("dm-init needs dm-mod built in on stock",
+                                   core=True)
 
 # Read by run-suite, which boots the extra guest with it. 1:0 is /dev/ram0,
 # created by the test before dm-mod loads.

@@ -13,7 +13,8 @@ from corehelp import reload_dm
 from dmtest import (devno, dm_names, dmsetup, pattern, read_at, remove,
                     table, wait_for, write_at)
 
-pytestmark = pytest.mark.ours_only("dm-init needs dm-mod built in on stock")
+pytestmark = pytest.mark.ours_only("dm-init needs dm-mod built in on stock",
+                                   core=True)
 
 
 def test_creates_read_only_device_with_minor(brd):
