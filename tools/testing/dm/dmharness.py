@@ -9,6 +9,7 @@ For every test it:
   * records start and end in $DMVM_OUT/progress so that the host can name
     the test that killed the guest and carry on in a new one.
 """
+import glob
 import json
 import os
 import re
@@ -177,15 +178,37 @@ def _leftover_loops():
     return [l.split()[0] for l in out.splitlines() if l.strip()]
 
 
+def _held_dm_names():
+    """Names of dm devices that another block device is stacked on."""
+    held = set()
+    for blk in glob.glob("/sys/block/dm-*"):
+        try:
+            with open(blk + "/dm/name") as f:
+                name = f.read().strip()
+            if os.listdir(blk + "/holders"):
+                held.add(name)
+        except OSError:
+            pass
+    return held
+
+
 def _remove_all_dm():
-    for _ in range(3):
+    """Remove what a test left, top of each stack first. --force (an error
+    table first) only as a last resort: forced onto a device under another,
+    such as a thin pool under its thin devices, it leaves the upper device
+    stuck (the pool's suspend suspended its thins, and no resume follows)."""
+    for force in (False, False, False, True, True):
         names = dmtest.dm_names()
         if not names:
             return
-        for n in names:
-            subprocess.run(["dmsetup", "remove", "--force", "--retry", n],
+        held = _held_dm_names()
+        for n in sorted(names, key=lambda n: n in held):
+            subprocess.run(["dmsetup", "remove", "--retry"] +
+                           (["--force"] if force else []) + [n],
                            capture_output=True)
-        subprocess.run(["dmsetup", "remove_all", "--force"], capture_output=True)
+        if force:
+            subprocess.run(["dmsetup", "remove_all", "--force"],
+                           capture_output=True)
         dmtest.udev_settle()
 
 

@@ -82,7 +82,19 @@ def load(name, table, *opts):
 
 
 def remove(name, *opts):
-    dmsetup("remove", *opts, name)
+    """dmsetup remove NAME. Closing a device written to makes udev re-probe
+    it (its inotify watch), and the probe holds the device open for a moment:
+    a remove right then fails with EBUSY, on stock as on ours. Retry, as LVM
+    and `dmsetup remove --retry` do, once udev has settled."""
+    for attempt in range(10):
+        try:
+            dmsetup("remove", *opts, name)
+            return
+        except CmdError as e:
+            if "Device or resource busy" not in e.err or attempt == 9:
+                raise
+        udev_settle()
+        time.sleep(0.3)
 
 
 def table(name, *opts):
