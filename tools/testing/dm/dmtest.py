@@ -245,6 +245,16 @@ def module_loaded(name):
     return os.path.isdir(f"/sys/module/{name.replace('-', '_')}")
 
 
+def kernel_has_crypto(alg):
+    """True if the running kernel has crypto algorithm ALG, loaded or as a
+    module it can load (Debian's kernel has them all; the debug-kernel lane's
+    small config lacks a few, such as md5 and chacha20)."""
+    with open("/proc/crypto") as f:
+        if any(line.split() == ["name", ":", alg] for line in f):
+            return True
+    return subprocess.run(["modprobe", "-n", "-q", f"crypto-{alg}"]).returncode == 0
+
+
 def module_is_ours(name):
     """True if module NAME was loaded from out of tree (taint flag O)."""
     try:
