@@ -245,6 +245,15 @@ def module_loaded(name):
     return os.path.isdir(f"/sys/module/{name.replace('-', '_')}")
 
 
+def kerr(name):
+    """A regex for errno NAME as the kernel's %pe prints it: "-EINVAL" where
+    the kernel has CONFIG_SYMBOLIC_ERRNAME (Debian's), "-22" in the
+    debug-kernel lane's small config, which lacks it."""
+    if "dmdebug" in os.uname().release:
+        return "-" + str(getattr(errno, name))
+    return "-" + name
+
+
 def kernel_has_crypto(alg):
     """True if the running kernel has crypto algorithm ALG, loaded or as a
     module it can load (Debian's kernel has them all; the debug-kernel lane's
