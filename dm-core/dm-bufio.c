@@ -212,6 +212,7 @@ static void link_buffer(struct dm_bufio_client *c, struct dm_buffer *b, sector_t
 {
 	b->block = block;
 	b->state = 0;
+	b->hold = 0;	/* a fresh buffer comes from kmalloc: nothing is set */
 	b->read_error = 0;
 	b->write_error = 0;
 	b->dirty_start = 0;
@@ -1064,6 +1065,7 @@ EXPORT_SYMBOL_GPL(dm_bufio_set_sector_offset);
 void dm_bufio_client_destroy(struct dm_bufio_client *c)
 {
 	struct dm_buffer *b;
+	bool warned = false;
 	int i;
 
 	drop_buffers(c);
@@ -1078,6 +1080,8 @@ void dm_bufio_client_destroy(struct dm_bufio_client *c)
 	for (i = 0; i < LIST_COUNT; i++) {
 		while (!list_empty(&c->lru[i])) {
 			b = list_first_entry(&c->lru[i], struct dm_buffer, lru);
+			WARN_ON(!warned);
+			warned = true;
 			DMERR("leaked buffer %llx, hold count %u, list %d",
 			      (unsigned long long)b->block, b->hold, i);
 			unlink_buffer(c, b);

@@ -29,7 +29,7 @@ BAD_KLOG = re.compile(
     r"possible circular locking|possible recursive locking|inconsistent lock state|"
     r"lockdep|blocked for more than|rcu.*stall|soft lockup|hard LOCKUP|"
     r"list_(add|del) corruption|refcount_t:|unreferenced object|Kernel panic|"
-    r"Call Trace:")
+    r"Call Trace:|bufio: leaked buffer")
 
 
 # ------------------------------------------------------------ kernel log
