@@ -8,6 +8,7 @@ under TCG.
 import ctypes
 import os
 import re
+import select
 import subprocess
 import time
 
@@ -196,20 +197,36 @@ def test_hash_corruption_gives_eio(devs):
     vremove()
 
 
+def read_until(proc, text, timeout):
+    """What PROC prints until TEXT appears in it or TIMEOUT seconds pass."""
+    out = ""
+    end = time.monotonic() + timeout
+    fd = proc.stdout.fileno()
+    while text not in out and time.monotonic() < end:
+        if select.select([fd], [], [], 0.2)[0]:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            out += chunk.decode(errors="replace")
+    return out
+
+
 def test_corruption_uevent(devs):
     root = std_format(devs)
     flip(devs[0], 9 * 4096)
     vy = create("vy", vtable(devs[0], devs[1], root), "--readonly")
     mon = subprocess.Popen(["udevadm", "monitor", "--kernel", "--property",
-                            "--subsystem-match=block"],
-                           stdout=subprocess.PIPE, text=True)
+                            "--subsystem-match=block"], stdout=subprocess.PIPE)
     try:
-        time.sleep(0.5)
+        # udevadm names its sources once it listens; the uevent comes from a
+        # work item. Wait for both rather than for a fixed time: a slow guest
+        # (the debug-kernel lane) takes seconds for each.
+        out = read_until(mon, "KERNEL - the kernel uevent", 15)
         assert io_errno(vy, 9 * 4096, 4096) == 5
-        time.sleep(0.5)
+        out += read_until(mon, "DM_VERITY_ERR_BLOCK_NR=0,9", 30)
     finally:
         mon.terminate()
-        out = mon.communicate(timeout=10)[0]
+        mon.wait(timeout=10)
     assert "DM_VERITY_ERR_BLOCK_NR=0,9" in out, out
     vremove()
 
