@@ -212,6 +212,23 @@ def _remove_all_dm():
         dmtest.udev_settle()
 
 
+def _drop_stack_dumps(lines, after):
+    """LINES without the stack dump (up to its </TASK>) that follows each
+    line matching AFTER: the kernel's own dump_stack() where the test makes
+    it fail on purpose, such as kmem_cache_create() under fail-nth."""
+    out, skipping = [], 0
+    for line in lines:
+        if skipping:
+            skipping -= 1
+            if "</TASK>" in line:
+                skipping = 0
+            continue
+        out.append(line)
+        if after.search(line):
+            skipping = 100
+    return out
+
+
 @pytest.fixture(autouse=True)
 def harness(request):
     problems = []
@@ -241,6 +258,9 @@ def harness(request):
 
     lines = klog.read()
     klog.close()
+    mark = request.node.get_closest_marker("stack_dump_ok")
+    if mark:
+        lines = _drop_stack_dumps(lines, re.compile(mark.args[0]))
     bad = [l for l in lines if BAD_KLOG.search(l)]
     if bad:
         problems.append("kernel log: " + " | ".join(bad[:5]))
@@ -362,6 +382,8 @@ def mode():
 
 
 def pytest_configure(config):
+    config.addinivalue_line("markers", "stack_dump_ok(regex): the kernel's stack dump right after "
+                            "a log line matching regex is expected, not a failure")
     config.addinivalue_line("markers", "ours_only(reason, core=False): feature that stock Debian lacks "
                             "(core=True: one of dm-mod's own)")
 
