@@ -117,6 +117,14 @@ def pytest_runtest_logfinish(nodeid, location):
             duration=round(time.monotonic() - o["t0"], 2))
 
 
+def pytest_runtest_teardown(item, nextitem):
+    """The host asks a run to end early (the debug lane's deadline) with a
+    file "stop" in the results share: end after this test, so that the guest
+    still unloads the modules and runs its kmemleak scan."""
+    if OUT and os.path.exists(os.path.join(OUT, "stop")):
+        item.session.shouldstop = "stop requested by the host"
+
+
 def pytest_sessionfinish(session, exitstatus):
     """The dm modules must unload cleanly once every test is done."""
     if not OUT:
