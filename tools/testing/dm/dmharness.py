@@ -233,7 +233,7 @@ def _drop_stack_dumps(lines, after):
             continue
         out.append(line)
         if after.search(line):
-            skipping = 100
+            skipping = 400
     return out
 
 

@@ -22,10 +22,12 @@ import corehelp
 from dmtest import CmdError, create, dm_names, dmsetup, remove, table
 
 # A table load makes a bioset, and the slab cache for its bios may be new:
-# kmem_cache_create() failing there dumps the stack, as does a failed percpu
-# allocation (the kernel's doing, as under stock dm).
+# kmem_cache_create() failing there dumps the stack, as do a failed percpu
+# allocation and the page allocator's warning on a failed vmalloc (the
+# kernel's doing, as under stock dm).
 pytestmark = pytest.mark.stack_dump_ok(
-    r"kmem_cache_create\w*\(.*\) failed with error|percpu: allocation failed")
+    r"kmem_cache_create\w*\(.*\) failed with error|percpu: allocation failed|"
+    r"vmalloc error: size|page allocation failure")
 
 FAILSLAB = "/sys/kernel/debug/failslab"
 MAX_N = 2000
