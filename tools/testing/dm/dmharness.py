@@ -13,8 +13,10 @@ import glob
 import json
 import os
 import re
+import select
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -35,27 +37,49 @@ BAD_KLOG = re.compile(
 # ------------------------------------------------------------ kernel log
 
 class KernelLog:
-    """Reads /dev/kmsg from the point it was opened."""
+    """The kernel log from the moment this is made. A thread drains
+    /dev/kmsg as it fills: a test that logs a lot (a fail-nth sweep dumps
+    hundreds of stacks) would otherwise lose records to the ring buffer
+    wrapping, and a torn dump is neither whole nor recognisable. lost counts
+    the overruns that happened anyway."""
 
     def __init__(self):
         self.fd = os.open("/dev/kmsg", os.O_RDONLY | os.O_NONBLOCK)
         os.lseek(self.fd, 0, os.SEEK_END)
+        self.lines = []
+        self.lost = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._drain, daemon=True)
+        self._thread.start()
 
-    def read(self):
-        lines = []
+    def _read_available(self):
         while True:
             try:
                 rec = os.read(self.fd, 8192).decode(errors="replace")
             except BlockingIOError:
-                break
-            except BrokenPipeError:      # overwritten records: keep going
+                return
+            except BrokenPipeError:      # overwritten before we got there
+                self.lost += 1
                 continue
-            head, _, msg = rec.partition(";")
-            msg = msg.split("\n")[0]
-            lines.append(msg)
-        return lines
+            self.lines.append(rec.partition(";")[2].split("\n")[0])
+
+    def _drain(self):
+        while not self._stop.is_set():
+            self._read_available()
+            select.select([self.fd], [], [], 0.1)
+
+    def read(self):
+        """Everything logged so far; ends the draining."""
+        if self._thread.is_alive():
+            self._stop.set()
+            self._thread.join()
+        self._read_available()
+        return self.lines
 
     def close(self):
+        if self._thread.is_alive():
+            self._stop.set()
+            self._thread.join()
         os.close(self.fd)
 
 
@@ -266,6 +290,8 @@ def harness(request):
 
     lines = klog.read()
     klog.close()
+    if klog.lost:
+        problems.append(f"kernel log overran: {klog.lost} record(s) lost unread")
     mark = request.node.get_closest_marker("stack_dump_ok")
     if mark:
         lines = _drop_stack_dumps(lines, re.compile(mark.args[0]))
