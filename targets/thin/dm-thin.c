@@ -79,6 +79,7 @@ struct pool {
 	unsigned int ref;
 	struct mapped_device *pool_md;
 	struct block_device *md_bdev;
+	/* Identity only (pool_find): I/O goes through the pool device. */
 	struct block_device *data_bdev;
 	/* The bound (resumed) pool target; NULL until the first resume. */
 	struct dm_target *ti;
@@ -538,7 +539,12 @@ static void remap(struct thin_c *tc, struct bio *bio, u64 dblock)
 	u32 offset;
 
 	bio_vblock(pool, bio, &offset);
-	bio_set_dev(bio, pool->data_bdev);
+	/*
+	 * Through the pool device, as stock: the pool's table decides what
+	 * happens to thin I/O, its statistics count it, and no thin holds
+	 * on to a data device the pool table has let go.
+	 */
+	bio_set_dev(bio, tc->pool_dev->bdev);
 	bio->bi_iter.bi_sector = dblock * pool->sectors_per_block + offset;
 }
 
@@ -642,7 +648,7 @@ static void copy_from(struct thin_job *job, struct block_device *bdev,
 		.bdev = bdev, .sector = src, .count = len,
 	};
 	struct dm_io_region to = {
-		.bdev = pool->data_bdev,
+		.bdev = job->tc->pool_dev->bdev,
 		.sector = job->dblock * pool->sectors_per_block,
 		.count = len,
 	};
@@ -654,7 +660,7 @@ static void zero_block(struct thin_job *job)
 {
 	struct pool *pool = job->tc->pool;
 	struct dm_io_region to = {
-		.bdev = pool->data_bdev,
+		.bdev = job->tc->pool_dev->bdev,
 		.sector = job->dblock * pool->sectors_per_block,
 		.count = pool->sectors_per_block,
 	};
@@ -783,7 +789,7 @@ static void provision(struct thin_c *tc, struct bio *bio, u64 vblock,
 	if (bio_overwrites_block(pool, bio)) {
 		finish_job(job, flushes);
 	} else if (copy) {
-		copy_from(job, pool->data_bdev,
+		copy_from(job, tc->pool_dev->bdev,
 			  old_dblock * pool->sectors_per_block,
 			  pool->sectors_per_block);
 	} else if (tc->origin_dev && start < tc->origin_size) {
@@ -858,7 +864,7 @@ static int discard_range(struct thin_c *tc, u64 begin, u64 end,
 				run++;
 			}
 			if (!held)
-				blkdev_issue_discard(pool->data_bdev,
+				blkdev_issue_discard(tc->pool_dev->bdev,
 						     i * pool->sectors_per_block,
 						     run * pool->sectors_per_block,
 						     GFP_NOIO);
@@ -937,7 +943,7 @@ static void process_bio(struct thin_c *tc, struct bio *bio,
 	}
 	if (!bio_sectors(bio)) {
 		/* An empty flush: commit, then flush the data device. */
-		bio_set_dev(bio, pool->data_bdev);
+		bio_set_dev(bio, tc->pool_dev->bdev);
 		bio_list_add(flushes, bio);
 		return;
 	}

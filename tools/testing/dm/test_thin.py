@@ -176,6 +176,48 @@ def test_cookbook_thin_write_read(devs):
     assert (used, total) == (17, 1024)
 
 
+def pool_sectors():
+    """(read, written) sectors the pool device's block layer counted."""
+    name = os.path.basename(os.path.realpath(POOL_DEV))
+    with open(f"/sys/block/{name}/stat") as f:
+        fields = [int(x) for x in f.read().split()]
+    return fields[2], fields[6]
+
+
+def test_thin_io_goes_through_pool_device(devs):
+    """Thin I/O and the copy that breaks sharing reach the data device
+    through the pool device, so the pool's I/O statistics count them."""
+    make_pool(devs)
+    try:
+        msg("create_thin", 0)
+        make_thin()
+        try:
+            data = fill(THIN_DEV, "via-pool", 0, MB)
+            # udev reads a device closed after writing: let it finish.
+            run("udevadm", "settle")
+            r0, w0 = pool_sectors()
+            got = read_at(THIN_DEV, 0, MB)
+            r1, w1 = pool_sectors()
+            fill(THIN_DEV, "more", MB, MB)
+            r2, w2 = pool_sectors()
+            dmsetup("suspend", THIN)
+            msg("create_snap", 1, 0)
+            dmsetup("resume", THIN)
+            r3, w3 = pool_sectors()
+            write_at(THIN_DEV, 0, pattern("broken", 4096))
+            r4, w4 = pool_sectors()
+        finally:
+            remove(THIN)
+        msg("delete", 1)
+    finally:
+        remove(POOL)
+    assert got == data
+    assert (r1 - r0, w1 - w0) == (2048, 0)
+    assert w2 - w1 == 2048
+    # The shared block is copied (read and written whole), then the write.
+    assert w4 - w3 == BS + 8 and r4 - r3 >= BS
+
+
 def test_thin_table_line(devs):
     make_pool(devs)
     try:
