@@ -847,6 +847,38 @@ static int begin_change(struct thin_md *md)
 	return 0;
 }
 
+/*
+ * A pool message gets a transaction of its own: what the pool changed
+ * before is committed first, so a message that fails halfway (an
+ * allocation, say) is rolled back alone and the pool stays writable, as
+ * stock's does, with no half-made change left to commit later.
+ */
+static int begin_message(struct thin_md *md)
+{
+	int r;
+
+	down_write(&md->lock);
+	r = md->fail_io ? -EINVAL : md->read_only ? -EPERM : 0;
+	if (!r && md->changed)
+		r = commit_locked(md);
+	if (r) {
+		up_write(&md->lock);
+		return r;
+	}
+	md->changed = true;
+	md->vt_error = 0;
+	return 0;
+}
+
+/* A failed abort leaves fail_io set and the transaction marked changed. */
+static int end_message(struct thin_md *md, int r)
+{
+	if (r)
+		abort_locked(md);
+	up_write(&md->lock);
+	return r;
+}
+
 static int begin_read(struct thin_md *md)
 {
 	down_read(&md->lock);
@@ -893,13 +925,11 @@ static int create_thin_locked(struct thin_md *md, u32 dev_id)
 
 int thin_md_create_thin(struct thin_md *md, u32 dev_id)
 {
-	int r = begin_change(md);
+	int r = begin_message(md);
 
 	if (r)
 		return r;
-	r = create_thin_locked(md, dev_id);
-	up_write(&md->lock);
-	return r;
+	return end_message(md, create_thin_locked(md, dev_id));
 }
 
 /* Details of dev_id, from the open device when there is one. */
@@ -967,13 +997,11 @@ static int create_snap_locked(struct thin_md *md, u32 dev_id, u32 origin_id)
 
 int thin_md_create_snap(struct thin_md *md, u32 dev_id, u32 origin_id)
 {
-	int r = begin_change(md);
+	int r = begin_message(md);
 
 	if (r)
 		return r;
-	r = create_snap_locked(md, dev_id, origin_id);
-	up_write(&md->lock);
-	return r;
+	return end_message(md, create_snap_locked(md, dev_id, origin_id));
 }
 
 static int delete_thin_locked(struct thin_md *md, u32 dev_id)
@@ -994,13 +1022,11 @@ static int delete_thin_locked(struct thin_md *md, u32 dev_id)
 
 int thin_md_delete_thin(struct thin_md *md, u32 dev_id)
 {
-	int r = begin_change(md);
+	int r = begin_message(md);
 
 	if (r)
 		return r;
-	r = delete_thin_locked(md, dev_id);
-	up_write(&md->lock);
-	return r;
+	return end_message(md, delete_thin_locked(md, dev_id));
 }
 
 int thin_md_set_transaction_id(struct thin_md *md, u64 old_id, u64 new_id)
@@ -1080,13 +1106,11 @@ static int reserve_snap_locked(struct thin_md *md)
 
 int thin_md_reserve_metadata_snap(struct thin_md *md)
 {
-	int r = begin_change(md);
+	int r = begin_message(md);
 
 	if (r)
 		return r;
-	r = reserve_snap_locked(md);
-	up_write(&md->lock);
-	return r;
+	return end_message(md, reserve_snap_locked(md));
 }
 
 static int release_snap_locked(struct thin_md *md)
@@ -1120,13 +1144,11 @@ static int release_snap_locked(struct thin_md *md)
 
 int thin_md_release_metadata_snap(struct thin_md *md)
 {
-	int r = begin_change(md);
+	int r = begin_message(md);
 
 	if (r)
 		return r;
-	r = release_snap_locked(md);
-	up_write(&md->lock);
-	return r;
+	return end_message(md, release_snap_locked(md));
 }
 
 int thin_md_get_metadata_snap(struct thin_md *md, u64 *block)
