@@ -298,6 +298,14 @@ static void t_api(void)
 	CHECK(v == 42);
 	CHECK_R(thin_md_get_mapped_count(td, &v));
 	CHECK(v == 2);
+	/* A failed message rolls back alone: what came before it stays. */
+	CHECK_R(tmt_map(td, 60, &b));
+	CHECK(thin_md_create_snap(m, 9, 77) == -ENODATA);
+	CHECK(!thin_md_changed(m));
+	CHECK_R(thin_md_find_block(td, 60, true, &lk));
+	CHECK(lk.dblock == b);
+	CHECK_R(thin_md_get_mapped_count(td, &v));
+	CHECK(v == 3);
 	/* A device created and opened, then aborted, is gone. */
 	CHECK_R(thin_md_create_thin(m, 8));
 	CHECK_R(thin_md_open_dev(m, 8, &td2));
@@ -706,6 +714,8 @@ static void thin_model_run(u64 nr_meta, u64 nr_data, int ops, bool keep)
 		if (!model->exists[d] && op >= 600) {
 			continue;
 		} else if (!model->exists[d] && op >= 300) {
+			/* A message commits what came before it. */
+			memcpy(committed, model, sizeof(*model));
 			CHECK_R(thin_md_create_thin(run.m, d));
 			CHECK_R(thin_md_open_dev(run.m, d, &run.td[d]));
 			model->exists[d] = true;
@@ -714,6 +724,7 @@ static void thin_model_run(u64 nr_meta, u64 nr_data, int ops, bool keep)
 		} else if (op < 20 && model->exists[d]) {
 			thin_md_close_dev(run.td[d]);
 			run.td[d] = NULL;
+			memcpy(committed, model, sizeof(*model));
 			CHECK_R(thin_md_delete_thin(run.m, d));
 			model->exists[d] = false;
 		} else if (!model->exists[d]) {
@@ -722,6 +733,7 @@ static void thin_model_run(u64 nr_meta, u64 nr_data, int ops, bool keep)
 			d = rnd_below(NDEV);
 			if (!model->exists[d])
 				continue;
+			memcpy(committed, model, sizeof(*model));
 			CHECK_R(thin_md_create_snap(run.m, d2, d));
 			model->exists[d2] = true;
 			model->time++;
@@ -748,6 +760,7 @@ static void thin_model_run(u64 nr_meta, u64 nr_data, int ops, bool keep)
 			model->map[d][vb] = 0;
 		} else if (op < 203) {
 			if (model->held) {
+				memcpy(committed, model, sizeof(*model));
 				CHECK_R(thin_md_release_metadata_snap(run.m));
 				model->held = false;
 			} else {
