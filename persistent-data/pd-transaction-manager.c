@@ -36,17 +36,22 @@ static bool is_shadow(struct dm_pd_tm *tm, u64 b)
 	return false;
 }
 
-static int add_shadow(struct dm_pd_tm *tm, u64 b)
+/*
+ * Remembering a shadow only saves copying the block again later in this
+ * transaction, so a failed allocation is not an error (as stock): better a
+ * spare copy than a metadata operation failing, and the pool going
+ * read-only, over a transient GFP_NOIO failure.
+ */
+static void add_shadow(struct dm_pd_tm *tm, u64 b)
 {
 	unsigned int h = shadow_hash(b);
-	struct pd_shadow *s = kmalloc(sizeof(*s), GFP_NOIO);
+	struct pd_shadow *s = kmalloc(sizeof(*s), GFP_NOIO | __GFP_NOWARN);
 
 	if (!s)
-		return -ENOMEM;
+		return;
 	s->b = b;
 	s->next = tm->buckets[h];
 	tm->buckets[h] = s;
-	return 0;
 }
 
 static void wipe_shadows(struct dm_pd_tm *tm)
@@ -187,12 +192,8 @@ int dm_pd_tm_new_block(struct dm_pd_tm *tm, const struct dm_pd_validator *v,
 		dm_pd_sm_dec(tm->sm, b);
 		return r;
 	}
-	r = add_shadow(tm, b);
-	if (r) {
-		dm_pd_bm_unlock(*blk);
-		dm_pd_sm_dec(tm->sm, b);
-	}
-	return r;
+	add_shadow(tm, b);
+	return 0;
 }
 EXPORT_SYMBOL_GPL(dm_pd_tm_new_block);
 
@@ -229,9 +230,7 @@ int dm_pd_tm_shadow_block(struct dm_pd_tm *tm, u64 orig,
 		goto out;
 	memcpy(dm_pd_block_data(*blk), dm_pd_block_data(orig_blk),
 	       DM_PD_BLOCK_SIZE);
-	r = add_shadow(tm, b);
-	if (r)
-		dm_pd_bm_unlock(*blk);
+	add_shadow(tm, b);
 out:
 	dm_pd_bm_unlock(orig_blk);
 	return r;
