@@ -245,13 +245,23 @@ def module_loaded(name):
     return os.path.isdir(f"/sys/module/{name.replace('-', '_')}")
 
 
+def _symbolic_errname():
+    """Whether %pe prints errno names: the kernel has errname() (the
+    CONFIG_SYMBOLIC_ERRNAME table, as Debian's kernel does)."""
+    with open("/proc/kallsyms") as f:
+        return any(line.rstrip("\n").endswith(" errname") for line in f)
+
+
 def kerr(name):
-    """A regex for errno NAME as the kernel's %pe prints it: "-EINVAL" where
-    the kernel has CONFIG_SYMBOLIC_ERRNAME (Debian's), "-22" in the
-    debug-kernel lane's small config, which lacks it."""
-    if "dmdebug" in os.uname().release:
-        return "-" + str(getattr(errno, name))
-    return "-" + name
+    """A regex for errno NAME as the kernel's %pe prints it: "-EINVAL", or
+    "-22" on a kernel built without CONFIG_SYMBOLIC_ERRNAME."""
+    global _ERRNAME
+    if _ERRNAME is None:
+        _ERRNAME = _symbolic_errname()
+    return "-" + (name if _ERRNAME else str(getattr(errno, name)))
+
+
+_ERRNAME = None
 
 
 def kernel_has_crypto(alg):
